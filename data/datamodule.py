@@ -1,0 +1,193 @@
+"""The LightningDataModule: training patches, and whole images per named validation/test set.
+
+Batches are dicts `{lq: [B,C,h,w], gt: [B,C,s*h,s*w], name: list[str]}`, float32 on the 0–255
+scale, C = 3 (RGB) or 1 (grey / Y). Validation and test loaders have batch size 1 (whole images
+of different sizes), one loader per set, in the order of `val_set_names` / `test_set_names`.
+
+Reproducibility: every training sample is a pure function of (seed, global sample index)
+(`data.datasets.TrainPatches`), and `EpochSampler` advances the indices each epoch, so a run
+gives the same batches with any number of DataLoader workers and after resuming at an epoch
+boundary. Evaluation inputs are a pure function of (image name, degradation).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader, Dataset
+
+from data.datasets import (
+    Colour,
+    Degradation,
+    EpochSampler,
+    EvalImages,
+    Source,
+    TrainPatches,
+    check_colour,
+)
+from data.sources import (
+    EMBEDDED_NAME,
+    ImageFiles,
+    ImageFolder,
+    PairedFolders,
+    benchmark_set,
+    embedded_default,
+)
+
+
+class RestorationDataModule(pl.LightningDataModule):
+    """Training, validation and test data for one restoration task.
+
+    Args:
+        degradation: makes the LQ input from a clean [C,H,W] 0–255 image and a generator;
+            its `scale` is 1 for restoration and s for super-resolution. Not applied to paired
+            folders, whose LQ images are already degraded (its scale must match theirs).
+        train_source: "embedded" (the photographs shipped with scikit-image, no download) or
+            a folder of clean training images (e.g. DIV2K_train_HR).
+        train_lq_source: for real degradations, a folder of degraded images with the same file
+            names as `train_source`; None to synthesize the LQ with `degradation`.
+        val_sets: validation set names, each a folder (or folder/HR) under `benchmark_root`;
+            "embedded" means fixed centre crops (`embedded_crop` px) of the embedded images.
+        test_sets: test set names, resolved like `val_sets`.
+        benchmark_root: folder that holds the benchmark sets; needed unless every set is
+            "embedded".
+        patch_size: LQ training patch side (48 in the paper; the GT patch is patch_size*scale).
+        batch_size: training batch size (16 in the paper), per device.
+        samples_per_epoch: training samples per epoch over all devices (the authors' "epoch"
+            was 1000 iterations of batch 16 = 16000 samples).
+        num_workers: DataLoader worker processes (results do not depend on it).
+        seed: base seed of the training samples.
+        colour: "rgb" or "y" (Y channel rounded to uint8, the CAR protocol).
+        embedded_crop: centre-crop side (GT pixels) of the "embedded" validation/test set.
+    """
+
+    def __init__(
+        self,
+        *,
+        degradation: Degradation,
+        train_source: str = EMBEDDED_NAME,
+        train_lq_source: str | None = None,
+        val_sets: str | Sequence[str] = (EMBEDDED_NAME,),
+        test_sets: str | Sequence[str] = (),
+        benchmark_root: str | None = None,
+        patch_size: int = 48,
+        batch_size: int = 16,
+        samples_per_epoch: int = 16000,
+        num_workers: int = 2,
+        seed: int = 0,
+        colour: Colour = "rgb",
+        embedded_crop: int = 128,
+    ) -> None:
+        super().__init__()
+        check_colour(colour)
+        if batch_size < 1 or num_workers < 0 or patch_size < 1 or embedded_crop < 1:
+            raise ValueError(
+                "batch_size, patch_size and embedded_crop must be positive and num_workers "
+                f">= 0; got {batch_size}, {patch_size}, {embedded_crop}, {num_workers}"
+            )
+        if samples_per_epoch < batch_size:
+            raise ValueError(
+                f"samples_per_epoch ({samples_per_epoch}) must be at least batch_size "
+                f"({batch_size}); incomplete batches are dropped"
+            )
+        if train_lq_source is not None and train_source == EMBEDDED_NAME:
+            raise ValueError(
+                "train_lq_source pairs degraded images with a folder of clean images; set "
+                "train_source to that folder (the embedded images have no degraded twins)"
+            )
+        self.val_set_names: tuple[str, ...] = _names(val_sets, "val_sets")
+        self.test_set_names: tuple[str, ...] = _names(test_sets, "test_sets")
+        needs_root = [n for n in self.val_set_names + self.test_set_names if n != EMBEDDED_NAME]
+        if needs_root and benchmark_root is None:
+            raise ValueError(
+                f"sets {needs_root} are looked up under benchmark_root, which is not set; set "
+                f"benchmark_root to the folder holding them, or use val_sets=[{EMBEDDED_NAME}]"
+            )
+        self.degradation = degradation
+        self.train_source = train_source
+        self.train_lq_source = train_lq_source
+        self.benchmark_root = benchmark_root
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.samples_per_epoch = samples_per_epoch
+        self.num_workers = num_workers
+        self.seed = seed
+        self.colour = colour
+        self.embedded_crop = embedded_crop
+        self._embedded: ImageFiles | None = None
+        self.train_set: TrainPatches | None = None
+        self.val_datasets: tuple[EvalImages, ...] = ()
+        self.test_datasets: tuple[EvalImages, ...] = ()
+
+    def setup(self, stage: str | None = None) -> None:
+        """Resolve the sources of the stage ("fit", "validate", "test"; None = all)."""
+        if stage in ("fit", None) and self.train_set is None:
+            self.train_set = TrainPatches(
+                self._train_source(),
+                degradation=self.degradation,
+                patch_size=self.patch_size,
+                samples_per_epoch=self.samples_per_epoch,
+                seed=self.seed,
+                colour=self.colour,
+            )
+        if stage in ("fit", "validate", None) and not self.val_datasets:
+            self.val_datasets = tuple(self._eval_set(n) for n in self.val_set_names)
+        if stage in ("test", None) and not self.test_datasets:
+            self.test_datasets = tuple(self._eval_set(n) for n in self.test_set_names)
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            self.setup("fit")
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=EpochSampler(self.samples_per_epoch),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=True,
+        )
+
+    def val_dataloader(self) -> list[DataLoader]:
+        if len(self.val_datasets) != len(self.val_set_names):
+            self.setup("validate")
+        return [self._eval_loader(d) for d in self.val_datasets]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        if len(self.test_datasets) != len(self.test_set_names):
+            self.setup("test")
+        return [self._eval_loader(d) for d in self.test_datasets]
+
+    def _train_source(self) -> Source:
+        if self.train_lq_source is not None:
+            return PairedFolders(self.train_lq_source, self.train_source)
+        if self.train_source == EMBEDDED_NAME:
+            return self._embedded_images()
+        return ImageFolder(self.train_source)
+
+    def _embedded_images(self) -> ImageFiles:
+        if self._embedded is None:
+            self._embedded = embedded_default()
+        return self._embedded
+
+    def _eval_set(self, name: str) -> EvalImages:
+        if name == EMBEDDED_NAME:
+            source, crop_size = self._embedded_images(), self.embedded_crop
+        else:
+            assert self.benchmark_root is not None  # checked in __init__
+            source, crop_size = benchmark_set(name, os.fspath(self.benchmark_root)), None
+        return EvalImages(
+            source, degradation=self.degradation, colour=self.colour, crop_size=crop_size
+        )
+
+    def _eval_loader(self, dataset: Dataset) -> DataLoader:
+        return DataLoader(dataset, batch_size=1, shuffle=False, num_workers=self.num_workers)
+
+
+def _names(sets: str | Sequence[str], what: str) -> tuple[str, ...]:
+    """Set names as a tuple; a single name (e.g. `data.val_sets=Kodak24`) is one set."""
+    names = (sets,) if isinstance(sets, str) else tuple(str(s) for s in sets)
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} lists a set twice: {list(names)}")
+    return names

@@ -1,0 +1,255 @@
+"""Map-style datasets that turn image sources into `{lq, gt, name}` samples.
+
+- `TrainPatches`: random, scale-aligned crops + one of the 8 dihedral transforms + the
+  degradation, with all randomness drawn from a generator seeded by (seed, sample index), so a
+  sample never depends on the number of DataLoader workers or on which worker made it.
+- `EvalImages`: whole images (optionally a fixed centre crop), the ground truth cropped to a
+  multiple of the scale, degraded with `data.seeding.eval_generator(name, degradation)` so
+  every model, run and machine sees the same inputs.
+
+Tensors: `gt` float32 [C, s*h, s*w] and `lq` float32 [C, h, w], 0–255, C = 3 (RGB) or 1
+(grey or the Y channel); `name` is the image's file stem.
+
+Colour (`colour`):
+- "rgb": training replicates grey sources to 3 channels (a grey photo is a valid colour
+  sample); evaluation keeps grey images as 1 channel, because the protocols score
+  single-channel sources on their single channel (`panet.inference.restore` runs such an
+  image through a colour network by replication and averages the output back to 1 channel).
+- "y": RGB images become MATLAB `rgb2ycbcr` Y rounded to uint8 (the CAR protocol); grey
+  images stay as they are.
+
+Paired sources (`PairedFolders`) already hold the degradation: it is not applied, but its
+`scale` must equal the GT/LQ size ratio of every pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from data.degradations import crop_to_multiple
+from data.seeding import eval_generator
+from data.sources import ImageFiles, PairedFolders
+from data.transforms import (
+    N_DIHEDRAL,
+    center_crop,
+    crop,
+    dihedral,
+    random_aligned_box,
+)
+from panet.color import rgb_to_y
+
+Colour = Literal["rgb", "y"]
+COLOURS: tuple[str, ...] = ("rgb", "y")
+Source = ImageFiles | PairedFolders
+Sample = dict[str, torch.Tensor | str]
+
+
+class Degradation(Protocol):
+    """What the datasets need from a degradation (see `data.degradations`)."""
+
+    scale: int
+
+    def __call__(self, gt: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
+
+    def describe(self) -> dict: ...
+
+
+def to_colour(img: torch.Tensor, colour: Colour, *, grey_to_rgb: bool) -> torch.Tensor:
+    """Convert float32 [C, H, W] 0–255 to the task's colour space.
+
+    "rgb": RGB unchanged; grey replicated to 3 channels when `grey_to_rgb`, else kept.
+    "y": RGB -> MATLAB rgb2ycbcr Y rounded to uint8 values [1, H, W]; grey unchanged.
+    """
+    if colour == "y" and img.shape[0] == 3:
+        # float64 and round-half-up, as MATLAB's rgb2ycbcr on uint8 input.
+        return torch.floor(rgb_to_y(img.double()) + 0.5).to(torch.float32)
+    if colour == "y":
+        return img
+    if grey_to_rgb and img.shape[0] == 1:
+        return img.expand(3, -1, -1).contiguous()
+    return img
+
+
+def sample_generator(seed: int, index: int) -> torch.Generator:
+    """A CPU generator for training sample `index`, well mixed from (seed, index)."""
+    state = np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def check_colour(colour: str) -> None:
+    if colour not in COLOURS:
+        raise ValueError(f"colour must be one of {COLOURS}, got {colour!r}")
+
+
+class EpochSampler(Sampler[int]):
+    """Yields the global sample indices epoch * n .. epoch * n + n - 1 of the current epoch.
+
+    Lightning calls `set_epoch` at the start of every epoch (also through its distributed
+    wrapper, which then shards these indices over ranks), so each epoch draws fresh samples
+    while every sample stays a pure function of (seed, global index).
+    """
+
+    def __init__(self, samples_per_epoch: int) -> None:
+        self.samples_per_epoch = samples_per_epoch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        start = self.epoch * self.samples_per_epoch
+        return iter(range(start, start + self.samples_per_epoch))
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+
+class TrainPatches(Dataset):
+    """Random training patches: `{lq [C,p,p], gt [C,p*s,p*s], name}`, 0–255 float32.
+
+    Index i is a global sample number (see `EpochSampler`): its image, crop, transform and
+    degradation noise depend only on (seed, i). `len()` is `samples_per_epoch`.
+
+    Args:
+        source: clean images (degraded by `degradation`) or LQ/GT pairs (used as they are).
+        degradation: callable (gt [C,H,W] 0–255, generator) -> lq; its `scale` s sets the GT
+            patch size p*s.
+        patch_size: LQ patch side p (48 in the paper).
+        samples_per_epoch: samples per epoch.
+        seed: base seed.
+        colour: "rgb" or "y" (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        degradation: Degradation,
+        patch_size: int = 48,
+        samples_per_epoch: int = 16000,
+        seed: int = 0,
+        colour: Colour = "rgb",
+    ) -> None:
+        check_colour(colour)
+        if patch_size < 1 or samples_per_epoch < 1:
+            raise ValueError(
+                f"patch_size and samples_per_epoch must be positive, got {patch_size} and "
+                f"{samples_per_epoch}"
+            )
+        self.source = source
+        self.degradation = degradation
+        self.scale = int(degradation.scale)
+        self.patch_size = patch_size
+        self.samples_per_epoch = samples_per_epoch
+        self.seed = seed
+        self.colour = colour
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, index: int) -> Sample:
+        generator = sample_generator(self.seed, index)
+        image = int(torch.randint(len(self.source), (1,), generator=generator))
+        name = self.source.names[image]
+        if isinstance(self.source, PairedFolders):
+            lq_full, gt_full = self.source.load_pair(image)
+            _check_pair(lq_full, gt_full, self.scale, self.source.paths(image))
+        else:
+            lq_full, gt_full = None, self.source.load(image)
+        p, s = self.patch_size, self.scale
+        h, w = gt_full.shape[-2] // s, gt_full.shape[-1] // s
+        if h < p or w < p:
+            raise ValueError(
+                f"image {self._path(image)} is {gt_full.shape[-2]}x{gt_full.shape[-1]} pixels, "
+                f"smaller than the training patch {p * s}x{p * s} (patch_size {p} x scale "
+                f"{s}); remove it from the training set or lower patch_size"
+            )
+        top, left = random_aligned_box(h, w, p, generator)
+        k = int(torch.randint(N_DIHEDRAL, (1,), generator=generator))
+        gt = _prepare(crop(gt_full, top * s, left * s, p * s, p * s), k, self.colour)
+        if lq_full is None:
+            lq = self.degradation(gt, generator)
+        else:
+            lq = _prepare(crop(lq_full, top, left, p, p), k, self.colour)
+        return {"lq": lq, "gt": gt, "name": name}
+
+    def _path(self, image: int) -> str:
+        if isinstance(self.source, PairedFolders):
+            return str(self.source.paths(image)[1])
+        return str(self.source.paths[image])
+
+
+class EvalImages(Dataset):
+    """Whole evaluation images: `{lq [C,h,w], gt [C,s*h,s*w], name}`, 0–255 float32.
+
+    Args:
+        source: clean images (degraded deterministically) or LQ/GT pairs.
+        degradation: callable (gt, generator) -> lq with `scale` and `describe()`.
+        colour: "rgb" or "y" (grey images stay 1 channel in both).
+        crop_size: when set, a centre crop of this side (in GT pixels) instead of the whole
+            image (used to validate quickly on the embedded photographs).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        degradation: Degradation,
+        colour: Colour = "rgb",
+        crop_size: int | None = None,
+    ) -> None:
+        check_colour(colour)
+        if crop_size is not None and crop_size < 1:
+            raise ValueError(f"crop_size must be positive or None, got {crop_size}")
+        self.source = source
+        self.degradation = degradation
+        self.scale = int(degradation.scale)
+        self.colour = colour
+        self.crop_size = crop_size
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> Sample:
+        name = self.source.names[index]
+        if isinstance(self.source, PairedFolders):
+            lq, gt = self.source.load_pair(index)
+            gt = _check_pair(lq, gt, self.scale, self.source.paths(index))
+            return {
+                "lq": to_colour(lq, self.colour, grey_to_rgb=False),
+                "gt": to_colour(gt, self.colour, grey_to_rgb=False),
+                "name": name,
+            }
+        gt = self.source.load(index)
+        if self.crop_size is not None:
+            gt = center_crop(gt, self.crop_size)
+        gt = crop_to_multiple(to_colour(gt, self.colour, grey_to_rgb=False), self.scale)
+        if gt.shape[-1] == 0 or gt.shape[-2] == 0:
+            raise ValueError(
+                f"image {self.source.paths[index]} is smaller than the scale {self.scale}"
+            )
+        lq = self.degradation(gt, eval_generator(name, self.degradation))
+        return {"lq": lq, "gt": gt, "name": name}
+
+
+def _prepare(patch: torch.Tensor, k: int, colour: Colour) -> torch.Tensor:
+    """Training patch: dihedral transform k, then the colour conversion (grey -> RGB)."""
+    return to_colour(dihedral(patch, k), colour, grey_to_rgb=True).contiguous()
+
+
+def _check_pair(lq: torch.Tensor, gt: torch.Tensor, scale: int, paths: tuple) -> torch.Tensor:
+    """The GT of a pair cropped to scale x the LQ size; error if the sizes disagree."""
+    lq_path, gt_path = paths
+    h, w = lq.shape[-2:]
+    if gt.shape[-2] // scale != h or gt.shape[-1] // scale != w or lq.shape[0] != gt.shape[0]:
+        raise ValueError(
+            f"paired images disagree: LQ {lq_path} is {tuple(lq.shape)} and GT {gt_path} is "
+            f"{tuple(gt.shape)}, but the scale is {scale} (GT must be scale x LQ, up to "
+            f"scale - 1 extra rows/columns, with the same number of channels)"
+        )
+    return gt[..., : h * scale, : w * scale]

@@ -1,0 +1,175 @@
+"""Where clean (and, for real degradations, degraded) images come from.
+
+A source is an ordered, named collection of images: `names[i]` is the file stem (e.g.
+"kodim01"), `load(i)` decodes image i as float32 [C, H, W], 0–255, C = 1 (grey) or 3 (RGB).
+Sources:
+- `ImageFolder(root)`: every image file directly inside a folder (not recursive), sorted.
+- `benchmark_set(name, root)`: the folder `root/name`, or `root/name/HR` when it exists.
+- `embedded_default()`: natural colour photographs shipped inside scikit-image, so a quick
+  start needs no download.
+- `PairedFolders(lq_root, gt_root)`: degraded and clean images matched by file stem, for
+  real (not synthesized) degradations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from data.io import IMAGE_EXTENSIONS, is_image_file, read_image
+
+# Natural RGB photographs stored as files in skimage/data (no download needed). Synthetic,
+# microscopy, text and greyscale images are left out on purpose.
+EMBEDDED_FILES: tuple[str, ...] = (
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "hubble_deep_field.jpg",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+    "rocket.jpg",
+)
+EMBEDDED_NAME = "embedded"
+
+
+class ImageFiles:
+    """An ordered list of image files with names; optionally keeps decoded images in memory.
+
+    Args:
+        paths: image files; their stems are the image names and must be unique.
+        cache: keep each decoded image after its first `load` (for small sets only).
+        label: what the files are, for error messages (e.g. the folder).
+    """
+
+    def __init__(self, paths: Sequence[Path], *, cache: bool = False, label: str) -> None:
+        self.paths: tuple[Path, ...] = tuple(Path(p) for p in paths)
+        self.names: tuple[str, ...] = tuple(p.stem for p in self.paths)
+        self.label = label
+        self.cache = cache
+        self._decoded: dict[int, torch.Tensor] = {}
+        if not self.paths:
+            raise ValueError(f"no images in {label}")
+        duplicates = sorted({n for n in self.names if self.names.count(n) > 1})
+        if duplicates:
+            raise ValueError(
+                f"{label} holds several files with the same name stem {duplicates}; image "
+                f"names must be unique (rename or remove the duplicates)"
+            )
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, index: int) -> torch.Tensor:
+        """Image `index` as float32 [C, H, W], 0–255, C = 1 (grey) or 3 (RGB)."""
+        if index in self._decoded:
+            return self._decoded[index]
+        image = read_image(self.paths[index])
+        if self.cache:
+            self._decoded[index] = image
+        return image
+
+
+class ImageFolder(ImageFiles):
+    """All image files (png/jpg/jpeg/bmp/tif/tiff) directly inside `root`, sorted by name."""
+
+    def __init__(self, root: str | os.PathLike[str], *, cache: bool = False) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"image folder not found: {root}")
+        files = sorted(p for p in root.iterdir() if p.is_file() and is_image_file(p))
+        if not files:
+            raise ValueError(
+                f"no images in folder {root}: expected files ending in "
+                f"{', '.join(IMAGE_EXTENSIONS)} directly inside it (subfolders are not searched)"
+            )
+        super().__init__(files, cache=cache, label=f"folder {root}")
+        self.root = root
+
+
+def available_sets(root: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Names of the sub-folders of a benchmark root (candidate benchmark sets), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
+
+
+def benchmark_set(name: str, root: str | os.PathLike[str]) -> ImageFolder:
+    """The clean images of benchmark set `name`: `root/name/HR` if present, else `root/name`."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"benchmark root {root} does not exist; point benchmark_root at the folder that "
+            f"holds the sets (e.g. Kodak24/, Set5/HR/)"
+        )
+    folder = root / name
+    if not folder.is_dir():
+        raise ValueError(
+            f"unknown benchmark set {name!r}: no folder {folder}. Sets available under "
+            f"{root}: {', '.join(available_sets(root)) or '(none)'}"
+        )
+    hr = folder / "HR"
+    return ImageFolder(hr if hr.is_dir() else folder)
+
+
+def embedded_folder() -> Path:
+    """scikit-image's data folder, which ships the embedded photographs."""
+    import skimage.data
+
+    return Path(skimage.data.__file__).parent
+
+
+def embedded_default() -> ImageFiles:
+    """The embedded natural colour photographs (7 RGB images, 300–1000 px), cached in memory."""
+    folder = embedded_folder()
+    paths = [folder / f for f in EMBEDDED_FILES]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"scikit-image's data folder {folder} lacks {missing}; reinstall scikit-image "
+            f"(pip install --force-reinstall scikit-image) or train from an image folder"
+        )
+    return ImageFiles(paths, cache=True, label=f"the embedded images in {folder}")
+
+
+class PairedFolders:
+    """Degraded/clean image pairs: files with the same stem in `lq_root` and `gt_root`.
+
+    `names[i]` is the shared stem; `load_pair(i)` returns (lq, gt), each float32 [C, H, W],
+    0–255. Extensions may differ (e.g. lq .jpg, gt .png).
+    """
+
+    def __init__(self, lq_root: str | os.PathLike[str], gt_root: str | os.PathLike[str]) -> None:
+        self.lq = ImageFolder(lq_root)
+        self.gt = ImageFolder(gt_root)
+        lq_names, gt_names = set(self.lq.names), set(self.gt.names)
+        if lq_names != gt_names:
+            raise ValueError(
+                f"paired folders do not match: missing from LQ folder {self.lq.root}: "
+                f"{_preview(gt_names - lq_names)}; missing from GT folder {self.gt.root}: "
+                f"{_preview(lq_names - gt_names)}. Every image needs a file with the same "
+                f"name (extension may differ) in both folders."
+            )
+        self.names: tuple[str, ...] = self.gt.names
+        self._lq_index = {name: i for i, name in enumerate(self.lq.names)}
+        self.label = f"paired folders {self.lq.root} (LQ) / {self.gt.root} (GT)"
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def load_pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lq, gt) of pair `index`, each float32 [C, H, W], 0–255."""
+        return self.lq.load(self._lq_index[self.names[index]]), self.gt.load(index)
+
+    def paths(self, index: int) -> tuple[Path, Path]:
+        """(lq file, gt file) of pair `index`, for error messages."""
+        return self.lq.paths[self._lq_index[self.names[index]]], self.gt.paths[index]
+
+
+def _preview(names: set[str], limit: int = 10) -> str:
+    shown = sorted(names)[:limit]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return (", ".join(shown) + more) if shown else "(none)"

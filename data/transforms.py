@@ -1,0 +1,54 @@
+"""Geometric transforms on image tensors: crops and the 8 dihedral transforms.
+
+All functions take tensors [..., C, H, W] (any dtype and range; values are only moved, never
+changed) and index rows and columns from the top-left corner.
+"""
+
+from __future__ import annotations
+
+import torch
+
+N_DIHEDRAL = 8
+
+
+def dihedral(img: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 symmetries of the square (the training flips/rotations).
+
+    `k % 4` quarter turns counter-clockwise in the (H, W) plane, then a horizontal flip when
+    k >= 4. k = 0 is the identity. Shape [..., C, H, W] -> [..., C, H, W] (H and W swap for odd
+    numbers of quarter turns).
+    """
+    if not 0 <= k < N_DIHEDRAL:
+        raise ValueError(f"dihedral transform index must be in 0..7, got {k}")
+    out = torch.rot90(img, k % 4, dims=(-2, -1))
+    return out.flip(-1) if k >= 4 else out
+
+
+def crop(img: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
+    """The window [top:top+height, left:left+width] of [..., C, H, W]; must lie inside."""
+    h, w = img.shape[-2:]
+    if top < 0 or left < 0 or top + height > h or left + width > w:
+        raise ValueError(
+            f"crop {height}x{width} at ({top}, {left}) does not fit in an image of {h}x{w}"
+        )
+    return img[..., top : top + height, left : left + width]
+
+
+def center_crop(img: torch.Tensor, size: int) -> torch.Tensor:
+    """The central size x size window (or the whole side where the image is smaller)."""
+    h, w = img.shape[-2:]
+    ch, cw = min(size, h), min(size, w)
+    return crop(img, (h - ch) // 2, (w - cw) // 2, ch, cw)
+
+
+def random_aligned_box(
+    lq_height: int, lq_width: int, patch_size: int, generator: torch.Generator
+) -> tuple[int, int]:
+    """Top-left corner (row, col) of a uniformly random patch_size window in the LQ grid.
+
+    Multiplying the corner by the scale gives the matching, scale-aligned window of the
+    ground truth, so LQ and GT patches cover the same area exactly.
+    """
+    top = int(torch.randint(lq_height - patch_size + 1, (1,), generator=generator))
+    left = int(torch.randint(lq_width - patch_size + 1, (1,), generator=generator))
+    return top, left

@@ -1,0 +1,158 @@
+"""Tests for data.datamodule.RestorationDataModule: batches, reproducibility, sets, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+
+from data.datamodule import RestorationDataModule
+from data.degradations import BicubicDown, GaussianNoise
+
+
+@pytest.fixture
+def train_folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for name, (h, w) in {"p": (40, 44), "q": (36, 50), "r": (48, 48)}.items():
+        array = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        Image.fromarray(array).save(tmp_path / f"{name}.png")
+    return tmp_path
+
+
+def _module(train_folder: Path, **overrides: object) -> RestorationDataModule:
+    kwargs: dict = dict(
+        degradation=GaussianNoise(25.0),
+        train_source=str(train_folder),
+        val_sets=(),
+        patch_size=8,
+        batch_size=4,
+        samples_per_epoch=8,
+        num_workers=0,
+        seed=7,
+    )
+    kwargs.update(overrides)
+    return RestorationDataModule(**kwargs)
+
+
+def _epoch(dm: RestorationDataModule, epoch: int = 0) -> list[dict]:
+    loader = dm.train_dataloader()
+    loader.sampler.set_epoch(epoch)
+    return list(loader)
+
+
+def _same(a: list[dict], b: list[dict]) -> bool:
+    return all(
+        torch.equal(x["lq"], y["lq"]) and torch.equal(x["gt"], y["gt"]) and x["name"] == y["name"]
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_train_batches_shape_and_keys(train_folder: Path) -> None:
+    dm = _module(train_folder, degradation=BicubicDown(2))
+    dm.setup("fit")
+    batches = _epoch(dm)
+    assert len(batches) == 2
+    batch = batches[0]
+    assert set(batch) == {"lq", "gt", "name"}
+    assert batch["lq"].shape == (4, 3, 8, 8) and batch["gt"].shape == (4, 3, 16, 16)
+    assert batch["lq"].dtype == torch.float32 and len(batch["name"]) == 4
+
+
+def test_batches_do_not_depend_on_workers_and_epochs_differ(train_folder: Path) -> None:
+    serial = _epoch(_module(train_folder, num_workers=0))
+    assert _same(serial, _epoch(_module(train_folder, num_workers=0)))
+    assert _same(serial, _epoch(_module(train_folder, num_workers=2)))
+    assert not _same(serial, _epoch(_module(train_folder, num_workers=0), epoch=1))
+    assert not _same(serial, _epoch(_module(train_folder, num_workers=0, seed=8)))
+
+
+class _Recorder(pl.LightningModule):
+    """Records the GT sums of the training batches it sees, per epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.seen: list[tuple[int, float]] = []
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        self.seen.append((self.current_epoch, float(batch["gt"].sum())))
+        return self.weight * batch["lq"].mean()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+def _fit(train_folder: Path) -> list[tuple[int, float]]:
+    module = _Recorder()
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(module, datamodule=_module(train_folder))
+    return module.seen
+
+
+def test_trainer_advances_epochs_reproducibly(train_folder: Path) -> None:
+    seen = _fit(train_folder)
+    assert [epoch for epoch, _ in seen] == [0, 0, 1, 1]
+    assert {s for e, s in seen if e == 0}.isdisjoint({s for e, s in seen if e == 1})
+    assert _fit(train_folder) == seen
+
+
+def test_embedded_quick_start_validation_sets() -> None:
+    dm = RestorationDataModule(degradation=BicubicDown(3), num_workers=0, samples_per_epoch=16)
+    assert dm.val_set_names == ("embedded",) and dm.test_set_names == ()
+    loaders = dm.val_dataloader()
+    assert len(loaders) == 1 and loaders[0].batch_size == 1
+    batch = next(iter(loaders[0]))
+    assert batch["gt"].shape == (1, 3, 126, 126) and batch["lq"].shape == (1, 3, 42, 42)
+    assert batch["name"] == ["astronaut"]
+    assert dm.test_dataloader() == []
+
+
+@pytest.mark.benchmarks
+def test_benchmark_sets_one_loader_per_set(benchmark_root: Path) -> None:
+    dm = RestorationDataModule(
+        degradation=GaussianNoise(50.0),
+        val_sets=("Set5", "embedded"),
+        test_sets="classic5",
+        benchmark_root=str(benchmark_root),
+        num_workers=0,
+        colour="y",
+    )
+    assert dm.val_set_names == ("Set5", "embedded") and dm.test_set_names == ("classic5",)
+    set5, embedded = dm.val_dataloader()
+    assert len(set5) == 5 and len(embedded) == 7
+    (classic5,) = dm.test_dataloader()
+    batch = next(iter(classic5))
+    assert batch["name"] == ["baboon"] and batch["gt"].shape[1] == 1
+
+
+def test_bad_configuration_messages(train_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"sets \['Kodak24'\] .*benchmark_root"):
+        RestorationDataModule(degradation=GaussianNoise(1.0), val_sets=("Kodak24",))
+    (tmp_path / "bench" / "Kodak24").mkdir(parents=True)
+    dm = RestorationDataModule(
+        degradation=GaussianNoise(1.0),
+        val_sets=("Urban100",),
+        benchmark_root=str(tmp_path / "bench"),
+    )
+    with pytest.raises(ValueError, match=r"unknown benchmark set 'Urban100'.*Kodak24"):
+        dm.setup("validate")
+    with pytest.raises(ValueError, match="colour must be one of"):
+        RestorationDataModule(degradation=GaussianNoise(1.0), colour="RGB")
+    with pytest.raises(ValueError, match="samples_per_epoch"):
+        RestorationDataModule(degradation=GaussianNoise(1.0), samples_per_epoch=4, batch_size=16)
+    with pytest.raises(ValueError, match="train_lq_source"):
+        RestorationDataModule(degradation=GaussianNoise(1.0), train_lq_source=str(train_folder))
+    with pytest.raises(ValueError, match="twice"):
+        RestorationDataModule(degradation=GaussianNoise(1.0), val_sets=("embedded", "embedded"))
