@@ -1,0 +1,664 @@
+"""Fast exact pyramid attention: the same function as ``panet.attention_faithful``, less work.
+
+Why it is exact (see ``shared/docs/pyramid-attention.md``, "The exact fast form"): a k x k
+patch dot product is the sum over the k² offsets ``o`` of per-pixel dot products at the *same*
+offset on both sides, ``score[i, j] = t / ||K_j|| * sum_o P[i + o, j + o]`` with
+``P = f(x)^T g(z)`` a c-dimensional matmul. Pasting the weighted value patches is the adjoint
+box sum ``B[p, j] = sum_o A[p - o, j - o]`` of the softmax weights ``A`` followed by a
+C-dimensional matmul with ``θ(z)``. Both box sums run along the "diagonal" of the score map.
+
+Layout. Queries live on the zero-padded query grid (width ``W + 2p``, ``p = k // 2``) and every
+level's keys on their own zero-padded grid, flattened; the levels are concatenated along the
+key axis. A diagonal shift by ``(oy, ox)`` is then a plain 2-D slice offset of the
+``[query, key]`` matrix: ``(oy * (W + 2p) + ox, oy * (Wl + 2p) + ox)``. Entries at padded
+positions come out as finite "garbage" and are neutralized: padded keys get a score of -inf
+(weight exactly 0) and padded query columns get weight 0, so every shift that crosses a row
+end lands on an exact zero and the interior results are exact.
+
+Memory. The work is blocked over query rows (a halo of ``p`` rows on each side for the score
+box sum and for the pasted output) and, for small images, batched over images, so that only a
+few block-sized ``[rows * (W + 2p), sum_l (Hl + 2p)(Wl + 2p)]`` buffers live at once. A custom
+autograd Function saves only its (small) inputs and recomputes each block in backward, so the
+full score map is never held, neither in forward nor in backward.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from panet.attention_faithful import KEY_NORM_EPS, OUTPUT_DIVISOR, check_attention_inputs
+
+#: Target number of elements of one block buffer (32M float32 = 128 MB; the training shape's
+#: 48x48 image with 5 levels needs 21M, so one image per block); up to five such buffers live
+#: at once. Smaller blocks cut memory but add recomputed halo rows and, above all, many more
+#: small parallel regions, whose thread synchronisation is costly on a busy machine.
+DEFAULT_BLOCK_ELEMENTS = 1 << 25
+#: Fewest query rows per block: each block recomputes 2p halo rows of pixel scores and pastes.
+MIN_BLOCK_ROWS = 4
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Sizes of the padded, flattened layouts shared by forward and backward."""
+
+    pad: int
+    height: int  # query grid H (interior)
+    width: int  # query grid W (interior)
+    level_sizes: tuple[tuple[int, int], ...]  # interior (Hl, Wl) per level
+    softmax_scale: float
+    hard: bool
+    block_rows: int  # interior query rows per block
+    block_images: int  # images per block
+
+    @property
+    def padded_width(self) -> int:
+        return self.width + 2 * self.pad
+
+    @property
+    def padded_height(self) -> int:
+        return self.height + 2 * self.pad
+
+    def padded_level(self, level: int) -> tuple[int, int]:
+        h, w = self.level_sizes[level]
+        return h + 2 * self.pad, w + 2 * self.pad
+
+    def key_spans(self) -> list[tuple[int, int, int]]:
+        """Per level: (start, length, padded key-grid width) in the concatenated key axis."""
+        spans, start = [], 0
+        for level in range(len(self.level_sizes)):
+            hp, wp = self.padded_level(level)
+            spans.append((start, hp * wp, wp))
+            start += hp * wp
+        return spans
+
+    @property
+    def total_keys(self) -> int:
+        return sum(length for _, length, _ in self.key_spans())
+
+
+def _choose_blocks(
+    batch: int, height: int, padded_width: int, pad: int, total_keys: int, budget: int
+) -> tuple[int, int]:
+    """(interior rows per block, images per block) so one block buffer holds ~``budget``
+    elements; at least ``MIN_BLOCK_ROWS`` rows, so the recomputed halo rows stay a minor cost
+    even when one padded row of a large tile alone exceeds the budget."""
+    row_elements = padded_width * total_keys
+    image_elements = (height + 2 * pad) * row_elements
+    if image_elements <= budget:
+        return height, max(1, min(batch, budget // image_elements))
+    return max(min(height, MIN_BLOCK_ROWS), min(height, budget // row_elements - 2 * pad)), 1
+
+
+def _add_taps(src: Tensor, dst: Tensor, taps: list[tuple[int, int]], q_rng, k_rng) -> None:
+    """``dst[:, q, k] = sum_taps src[:, q + dq, k + dk]`` on the region ``q_rng x k_rng`` of
+    ``dst``, each tap clipped to the bounds of ``src`` (outside counts as zero)."""
+    (q0, q1), (k0, k1) = q_rng, k_rng
+    if q1 <= q0 or k1 <= k0:
+        return
+    n_src, n_key = src.shape[1], src.shape[2]
+    dst[:, q0:q1, k0:k1].zero_()
+    for dq, dk in taps:
+        a0, a1 = max(q0, -dq), min(q1, n_src - dq)
+        b0, b1 = max(k0, -dk), min(k1, n_key - dk)
+        if a1 > a0 and b1 > b0:
+            dst[:, a0:a1, b0:b1] += src[:, a0 + dq : a1 + dq, b0 + dk : b1 + dk]
+
+
+def _shift_sum(
+    src: Tensor, dst: Tensor, q_step: int, k_step: int, q_offset: int, pad: int, exact_rims: bool
+) -> None:
+    """``dst[:, q, k] = sum_{o=-pad..pad} src[:, q + q_offset + o*q_step, k + o*k_step]``.
+
+    ``src`` [n, Qs, K] and ``dst`` [n, Qd, K] (either may be a strided view); entries of
+    ``src`` outside its bounds count as zero. One separable pass of the diagonal box sum: the
+    region where every tap is in bounds takes one fused add per tap. The rims around it hold
+    padded positions whose values never reach an interior result; they are set to zero (any
+    finite value would do) unless ``exact_rims`` asks for the query rims to be summed tap by
+    tap (the halo rows of a paste are real output rows).
+    """
+    n_src, n_dst, n_key = src.shape[1], dst.shape[1], src.shape[2]
+    taps = [(q_offset + o * q_step, o * k_step) for o in range(-pad, pad + 1)]
+    q0 = min(n_dst, max(0, *(-dq for dq, _ in taps)))
+    q1 = max(q0, min(n_dst, *(n_src - dq for dq, _ in taps)))
+    k0 = min(n_key, max(0, *(-dk for _, dk in taps)))
+    k1 = max(k0, min(n_key, *(n_key - dk for _, dk in taps)))
+    if q1 > q0 and k1 > k0:
+        inner = dst[:, q0:q1, k0:k1]
+        views = [src[:, q0 + dq : q1 + dq, k0 + dk : k1 + dk] for dq, dk in taps]
+        if len(views) == 1:
+            inner.copy_(views[0])
+        else:
+            torch.add(views[0], views[1], out=inner)
+            for view in views[2:]:
+                inner += view
+    rim = _add_taps if exact_rims else _zero_region
+    rim(src, dst, taps, (0, q0), (0, n_key))
+    rim(src, dst, taps, (q1, n_dst), (0, n_key))
+    _zero_region(src, dst, taps, (q0, q1), (0, k0))
+    _zero_region(src, dst, taps, (q0, q1), (k1, n_key))
+
+
+def _zero_region(src: Tensor, dst: Tensor, taps, q_rng, k_rng) -> None:
+    """Zero ``dst`` on ``q_rng x k_rng`` (same signature as ``_add_taps``)."""
+    (q0, q1), (k0, k1) = q_rng, k_rng
+    if q1 > q0 and k1 > k0:
+        dst[:, q0:q1, k0:k1].zero_()
+
+
+def _diagonal_box(
+    src: Tensor, out: Tensor, partial: Tensor, geo: _Geometry, row_offset: int
+) -> Tensor:
+    """k x k box sum along the diagonal into ``out`` [n, rows_out * Wq, L]:
+    ``out[q, k] = sum_o src[q + row_offset * Wq + o_q, k + o_k]`` (``src`` zero outside its
+    rows), exact wherever ``q`` and ``k`` are real (unpadded) positions; ``partial`` is
+    scratch of ``out``'s shape. Row shifts depend on each level's key-grid width, so they run
+    level by level; column shifts are (+1, +1) for every level and run on all keys at once."""
+    wq, pad = geo.padded_width, geo.pad
+    for start, length, key_width in geo.key_spans():
+        s = slice(start, start + length)
+        _shift_sum(
+            src[:, :, s], partial[:, :, s], wq, key_width, row_offset * wq, pad, row_offset < 0
+        )
+    _shift_sum(partial, out, 1, 1, 0, pad, False)
+    return out
+
+
+# --- Native kernels ------------------------------------------------------------------------
+# The eager box sum above streams the whole block through memory four times per box (two
+# separable passes of two ops each); everything else here is bandwidth-bound too. The same
+# arithmetic written as one C loop walks the query rows in order (every tap then reads its
+# source rows as one sequential stream), sums the k² taps in registers and writes each result
+# once; it also fuses the score scaling and the softmax backward. The C code is compiled on
+# first use with the system C compiler (well under a second, no torch headers), loaded
+# through ctypes and run with OpenMP on torch's thread count. Without a compiler, or with
+# PANET_ATTENTION_NATIVE=0, the eager path is used. Both paths are exact and tested.
+
+_NATIVE_SOURCE = r"""
+#include <omp.h>
+#include <string.h>
+#define CHUNK 512
+
+/* Rows t0 <= t < t1 of the flattened [n, qd] output grid (t = i * qd + q); for every level
+   j occupying keys [ks[j], ks[j] + klen[j]) of a row, with key-grid width wk[j]:
+   raw[i, q, ks+k] = sum_{oy,ox in [-pad,pad]} src[i, q + qoff + oy*wq + ox, ks + k + oy*wk + ox],
+   source positions outside rows [0, qs) or the level's keys [0, klen) counting as zero;
+   scaled = raw * scale[i, ks+k] + bias[ks+k]. raw or scaled may be NULL. Rows are walked in
+   order so that every tap reads its source rows as one sequential stream. */
+void NAME(diag_box)(const REAL *src, REAL *raw, REAL *scaled, const REAL *scale,
+                    const REAL *bias, long qs, long qd, long row, long nlev, const long *ks,
+                    const long *klen, const long *wk, long qoff, long wq, long pad,
+                    long t0, long t1, int threads) {
+    #pragma omp parallel num_threads(threads)
+    {
+    REAL acc[CHUNK];
+    long side = 2 * pad + 1, taps = side * side;
+    const REAL *tp[taps];
+    long lo[taps], hi[taps];
+    #pragma omp for schedule(static)
+    for (long t = t0; t < t1; ++t) {
+        long i = t / qd, q = t % qd;
+        for (long j = 0; j < nlev; ++j) {
+            const REAL *level = src + ks[j];
+            long kl = klen[j];
+            for (long c0 = 0; c0 < kl; c0 += CHUNK) {
+                long c1 = c0 + CHUNK < kl ? c0 + CHUNK : kl, len = c1 - c0;
+                REAL *d = acc - c0; /* d[k] for c0 <= k < c1 */
+                long nt = 0, mid0 = c0, mid1 = c1;
+                for (long oy = -pad; oy <= pad; ++oy) {
+                    for (long ox = -pad; ox <= pad; ++ox) {
+                        long r = q + qoff + oy * wq + ox;
+                        if (r < 0 || r >= qs) continue;
+                        long sh = oy * wk[j] + ox;
+                        lo[nt] = c0 + sh < 0 ? -sh : c0;
+                        hi[nt] = c1 + sh > kl ? kl - sh : c1;
+                        tp[nt] = level + (i * qs + r) * row + sh;
+                        if (lo[nt] > mid0) mid0 = lo[nt];
+                        if (hi[nt] < mid1) mid1 = hi[nt];
+                        ++nt;
+                    }
+                }
+                if (nt == 9 && mid0 < mid1) {
+                    /* all nine taps in bounds: one fused sum, accumulator in registers */
+                    const REAL *s0 = tp[0], *s1 = tp[1], *s2 = tp[2], *s3 = tp[3], *s4 = tp[4],
+                               *s5 = tp[5], *s6 = tp[6], *s7 = tp[7], *s8 = tp[8];
+                    #pragma omp simd
+                    for (long k = mid0; k < mid1; ++k)
+                        d[k] = ((s0[k] + s1[k]) + (s2[k] + s3[k])) +
+                               ((s4[k] + s5[k]) + (s6[k] + s7[k])) + s8[k];
+                } else {
+                    mid0 = mid1 = c0;
+                }
+                /* the rest, tap by tap with clipping */
+                for (long k = c0; k < mid0; ++k) d[k] = 0;
+                for (long k = mid1; k < c1; ++k) d[k] = 0;
+                for (long u = 0; u < nt; ++u) {
+                    const REAL *s = tp[u];
+                    long e0 = lo[u], e1 = hi[u] < mid0 ? hi[u] : mid0;
+                    #pragma omp simd
+                    for (long k = e0; k < e1; ++k) d[k] += s[k];
+                    e0 = lo[u] > mid1 ? lo[u] : mid1;
+                    e1 = hi[u];
+                    #pragma omp simd
+                    for (long k = e0; k < e1; ++k) d[k] += s[k];
+                }
+                long o = t * row + ks[j] + c0;
+                if (raw) memcpy(raw + o, acc, sizeof(REAL) * len);
+                if (scaled) {
+                    const REAL *sc = scale + i * row + ks[j] + c0, *b = bias + ks[j] + c0;
+                    REAL *out = scaled + o;
+                    #pragma omp simd
+                    for (long k = 0; k < len; ++k) out[k] = acc[k] * sc[k] + b[k];
+                }
+            }
+        }
+    }
+    }
+}
+
+/* Softmax backward fused with the score scaling, rows t0 <= t < t1 of [n, qd, row]:
+   dS = A * (dA - sum_k A dA);  part[thread, i, k] += dS * raw;  dA <- dS * scale[i, k]. */
+void NAME(softmax_grad)(const REAL *a, REAL *da, const REAL *raw, const REAL *scale,
+                        REAL *part, long n, long qd, long row, long t0, long t1, int threads) {
+    #pragma omp parallel num_threads(threads)
+    {
+    REAL *mine = part + (long)omp_get_thread_num() * n * row;
+    #pragma omp for schedule(static)
+    for (long t = t0; t < t1; ++t) {
+        long i = t / qd;
+        const REAL *ar = a + t * row, *rr = raw + t * row, *sc = scale + i * row;
+        REAL *dr = da + t * row, *pr = mine + i * row;
+        REAL dot = 0;
+        #pragma omp simd reduction(+:dot)
+        for (long k = 0; k < row; ++k) dot += ar[k] * dr[k];
+        #pragma omp simd
+        for (long k = 0; k < row; ++k) {
+            REAL ds = ar[k] * (dr[k] - dot);
+            pr[k] += ds * rr[k];
+            dr[k] = ds * sc[k];
+        }
+    }
+    }
+}
+"""
+
+_native_state: dict[str, object] = {}
+
+
+def _native_library():
+    """The compiled kernels (ctypes.CDLL), or None when unavailable or disabled."""
+    if "lib" in _native_state:
+        return _native_state["lib"]
+    lib = None
+    if os.environ.get("PANET_ATTENTION_NATIVE", "1") != "0":
+        try:
+            lib = _compile_native()
+        except (OSError, subprocess.SubprocessError) as error:
+            warnings.warn(
+                f"fast attention: native kernels unavailable ({error}); using the slower "
+                "eager path (install a C compiler, e.g. gcc, to enable them)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    _native_state["lib"] = lib
+    return lib
+
+
+def _compile_native():
+    """Compile ``_NATIVE_SOURCE`` for float and double into a shared library and load it."""
+    compiler = os.environ.get("CC", "cc")
+    if shutil.which(compiler) is None:
+        raise OSError(f"no C compiler {compiler!r} on PATH")
+    variants = [
+        _NATIVE_SOURCE.replace("REAL", real)
+        .replace("NAME(diag_box)", f"diag_box_{tag}")
+        .replace("NAME(softmax_grad)", f"softmax_grad_{tag}")
+        for real, tag in (("float", "f32"), ("double", "f64"))
+    ]
+    code = variants[0] + variants[1].split("#define CHUNK 512", 1)[1]
+    with tempfile.TemporaryDirectory(prefix="panet_attention_") as folder:
+        source = os.path.join(folder, "attention_kernels.c")
+        library = os.path.join(folder, "attention_kernels.so")
+        with open(source, "w") as handle:
+            handle.write(code)
+        # -fopenmp links libgomp.so.1 by soname: the copy torch already loaded, so the
+        # kernels share torch's thread pool instead of competing with it
+        command = [compiler, "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared"]
+        subprocess.run(
+            [*command, source, "-o", library], check=True, capture_output=True, timeout=120
+        )
+        lib = ctypes.CDLL(library)  # stays mapped after the folder is removed
+    c_long, ptr = ctypes.c_long, ctypes.c_void_p
+    for tag in ("f32", "f64"):
+        getattr(lib, f"diag_box_{tag}").argtypes = (
+            [ptr] * 5 + [c_long] * 4 + [ptr] * 3 + [c_long] * 5 + [ctypes.c_int]
+        )
+        getattr(lib, f"softmax_grad_{tag}").argtypes = [ptr] * 5 + [c_long] * 5 + [ctypes.c_int]
+    return lib
+
+
+def _tag(tensor: Tensor) -> str:
+    return "f32" if tensor.dtype == torch.float32 else "f64"
+
+
+def _ptr(tensor: Tensor | None) -> int | None:
+    return None if tensor is None else tensor.data_ptr()
+
+
+def _native_box(
+    lib,
+    src: Tensor,
+    raw: Tensor | None,
+    geo: _Geometry,
+    row_offset: int,
+    scaled: Tensor | None = None,
+    scale: Tensor | None = None,
+    bias: Tensor | None = None,
+) -> None:
+    """Native ``_diagonal_box`` (exact at every position, zero outside ``src``), optionally
+    also writing ``raw * scale + bias``; all tensors contiguous [n, rows, L_total]."""
+    n, qs, row = src.shape
+    qd = (raw if raw is not None else scaled).shape[1]
+    box = getattr(lib, f"diag_box_{_tag(src)}")
+    spans = geo.key_spans()
+    levels = [(ctypes.c_long * len(spans))(*column) for column in zip(*spans, strict=True)]
+    pointers = (_ptr(src), _ptr(raw), _ptr(scaled), _ptr(scale), _ptr(bias))
+    shape = (qs, qd, row, len(spans), *levels)
+    offsets = (row_offset * geo.padded_width, geo.padded_width, geo.pad)
+    box(*pointers, *shape, *offsets, 0, n * qd, torch.get_num_threads())
+
+
+def _native_softmax_grad(
+    lib, weights: Tensor, d_weights: Tensor, raw: Tensor, scale: Tensor
+) -> Tensor:
+    """In place ``d_weights <- (softmax backward of d_weights) * scale``; returns the gradient
+    of ``scale`` [n, L] (sum over queries of dS * raw). Contiguous [n, Q, L] inputs."""
+    n, qd, row = weights.shape
+    threads = torch.get_num_threads()
+    parts = scale.new_zeros(threads, n, row)
+    kernel = getattr(lib, f"softmax_grad_{_tag(scale)}")
+    pointers = (_ptr(weights), _ptr(d_weights), _ptr(raw), _ptr(scale), _ptr(parts))
+    kernel(*pointers, n, qd, row, 0, n * qd, threads)
+    return parts.sum(dim=0)
+
+
+def _key_bias(geo: _Geometry, like: Tensor) -> Tensor:
+    """[L_total]: 0 at real key positions, -inf at padded ones (weight exactly zero)."""
+    parts = []
+    for level in range(len(geo.level_sizes)):
+        h, w = geo.level_sizes[level]
+        inside = torch.zeros(h, w, dtype=like.dtype, device=like.device)
+        parts.append(F.pad(inside, (geo.pad,) * 4, value=float("-inf")).flatten())
+    return torch.cat(parts)
+
+
+class _Workspace:
+    """Block-sized scratch buffers, allocated once per call and reused by every block: fresh
+    multi-megabyte allocations per block would cost a page fault per 4 KB on first touch."""
+
+    def __init__(self, like: Tensor, geo: _Geometry, count: int) -> None:
+        self.geo = geo
+        halo_rows = geo.block_rows + 2 * geo.pad
+        size = geo.block_images * halo_rows * geo.padded_width * geo.total_keys
+        self.buffers = [like.new_empty(size) for _ in range(count)]
+
+    def get(self, index: int, images: int, rows: int) -> Tensor:
+        """Buffer ``index`` viewed as [images, rows * Wq, L_total]."""
+        shape = (images, rows * self.geo.padded_width, self.geo.total_keys)
+        return self.buffers[index][: images * shape[1] * shape[2]].view(shape)
+
+
+def _block_weights(
+    query_rows: Tensor,
+    keys: Tensor,
+    scale: Tensor,
+    bias: Tensor,
+    geo: _Geometry,
+    rows: int,
+    work: _Workspace,
+    lib,
+    keep_raw: bool = True,
+) -> tuple[Tensor | None, Tensor]:
+    """Raw box-summed scores ``Y`` and attention weights ``A`` of one block, both
+    [n, rows * Wq, L_total] in the padded layout (``A`` zero at padded queries and keys).
+
+    ``query_rows`` [n, c, (rows + 2p) * Wq] (the block's rows plus halo), ``keys`` [n, c, L],
+    ``scale`` [n, L] (softmax scale / key norm, zero at padded keys), ``bias`` [L]. Uses
+    workspace slots 0 (pixel scores, then weights), 1 (scratch), 2 (raw) and 3 (scores);
+    without ``keep_raw`` the native path skips writing ``Y`` (returned as None).
+    """
+    n, halo_rows = query_rows.shape[0], rows + 2 * geo.pad
+    pixel = torch.bmm(query_rows.transpose(1, 2), keys, out=work.get(0, n, halo_rows))
+    raw, scores = work.get(2, n, rows), work.get(3, n, rows)
+    if lib is None:
+        _diagonal_box(pixel, raw, work.get(1, n, rows), geo, geo.pad)
+        torch.addcmul(bias, raw, scale.unsqueeze(1), out=scores)
+    else:
+        raw = raw if keep_raw else None
+        _native_box(lib, pixel, raw, geo, geo.pad, scores, scale.contiguous(), bias)
+    weights = torch.ops.aten._softmax.out(scores, -1, False, out=work.get(0, n, rows))
+    if geo.hard:
+        weights.copy_(weights == weights.amax(dim=-1, keepdim=True))
+    grid = weights.view(n, rows, geo.padded_width, -1)
+    if geo.pad:
+        grid[:, :, : geo.pad].zero_()
+        grid[:, :, geo.pad + geo.width :].zero_()
+    return raw, weights
+
+
+def _paste(weights: Tensor, out: Tensor, partial: Tensor, geo: _Geometry, lib) -> Tensor:
+    """Adjoint box sum ``B[p, j] = sum_o A[p - o, j - o]`` of a block's weights
+    [n, rows * Wq, L] onto its rows plus halo, ``out`` [n, (rows + 2p) * Wq, L]."""
+    if lib is None:
+        return _diagonal_box(weights, out, partial, geo, -geo.pad)
+    _native_box(lib, weights, out, geo, -geo.pad)
+    return out
+
+
+def _blocks(geo: _Geometry, batch: int):
+    """Yield (image slice, first interior row, rows) of every block."""
+    for b0 in range(0, batch, geo.block_images):
+        images = slice(b0, min(batch, b0 + geo.block_images))
+        for r0 in range(0, geo.height, geo.block_rows):
+            yield images, r0, min(geo.block_rows, geo.height - r0)
+
+
+class _FastPyramidAttention(torch.autograd.Function):
+    """Blocked forward; backward recomputes every block instead of storing the score map.
+
+    Inputs: padded query ``[B, c, (H+2p) * (W+2p)]``, concatenated padded keys ``[B, c, L]``,
+    values ``[B, C, L]`` and score scales ``[B, L]``. Output: the pasted values on the padded
+    query grid, ``[B, (H+2p) * (W+2p), C]`` (not yet divided by 4 nor cropped).
+    """
+
+    @staticmethod
+    def forward(ctx, query, keys, values, scale, geo: _Geometry, native: bool):  # noqa: D102
+        batch, wq = query.shape[0], geo.padded_width
+        lib = _native_library() if native else None
+        bias = _key_bias(geo, query)
+        values_t = values.transpose(1, 2)  # [B, L, C]
+        out = query.new_zeros(batch, geo.padded_height * wq, values.shape[1])
+        work = _Workspace(query, geo, 4)
+        for images, r0, rows in _blocks(geo, batch):
+            n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
+            halo = slice(r0 * wq, (r0 + halo_rows) * wq)
+            _, weights = _block_weights(
+                query[images, :, halo],
+                keys[images],
+                scale[images],
+                bias,
+                geo,
+                rows,
+                work,
+                lib,
+                keep_raw=False,
+            )
+            pasted = _paste(weights, work.get(2, n, halo_rows), work.get(1, n, halo_rows), geo, lib)
+            out[images, halo].baddbmm_(pasted, values_t[images])
+        ctx.geo, ctx.native = geo, native
+        ctx.save_for_backward(query, keys, values, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: D102
+        geo: _Geometry = ctx.geo
+        lib = _native_library() if ctx.native else None
+        query, keys, values, scale = ctx.saved_tensors
+        need_q, need_k, need_v, need_s = ctx.needs_input_grad[:4]
+        need_scores = (need_q or need_k or need_s) and not geo.hard
+        batch, wq = query.shape[0], geo.padded_width
+        bias = _key_bias(geo, query)
+        grad_out = grad_out.contiguous()
+        d_query = torch.zeros_like(query) if need_scores and need_q else None
+        d_keys = torch.zeros_like(keys) if need_scores and need_k else None
+        d_scale = torch.zeros_like(scale) if need_scores else None
+        d_values = torch.zeros_like(values) if need_v else None
+        work = _Workspace(query, geo, 5)
+        # slots: 0 weights (then d_pixel), 1 scratch, 2 raw, 3 pasted / d_pasted, 4 d_weights
+        for images, r0, rows in _blocks(geo, batch):
+            n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
+            halo = slice(r0 * wq, (r0 + halo_rows) * wq)
+            query_rows, grad_rows = query[images, :, halo], grad_out[images, halo]
+            raw, weights = _block_weights(
+                query_rows, keys[images], scale[images], bias, geo, rows, work, lib
+            )
+            if need_v:
+                pasted = _paste(
+                    weights, work.get(3, n, halo_rows), work.get(1, n, halo_rows), geo, lib
+                )
+                d_values[images].baddbmm_(grad_rows.transpose(1, 2), pasted)
+            if not need_scores:
+                continue
+            # d loss / d weights: box sum of <grad_out[p], θ[j]> along the diagonal
+            d_pasted = torch.bmm(grad_rows, values[images], out=work.get(3, n, halo_rows))
+            d_weights = work.get(4, n, rows)
+            if lib is None:
+                _diagonal_box(d_pasted, d_weights, work.get(1, n, rows), geo, geo.pad)
+                # softmax backward, in place: dS = A * (dA - sum_j A dA)
+                d_weights.mul_(weights)
+                d_weights.addcmul_(weights, d_weights.sum(dim=-1, keepdim=True), value=-1.0)
+                d_scale[images] += raw.mul_(d_weights).sum(dim=1)
+                d_weights.mul_(scale[images].unsqueeze(1))
+            else:
+                _native_box(lib, d_pasted, d_weights, geo, geo.pad)
+                d_scale[images] += _native_softmax_grad(
+                    lib, weights, d_weights, raw, scale[images].contiguous()
+                )
+            # d_weights now holds d loss / d raw scores
+            d_pixel = _paste(
+                d_weights, work.get(0, n, halo_rows), work.get(1, n, halo_rows), geo, lib
+            )
+            if d_query is not None:
+                d_query[images, :, halo].baddbmm_(keys[images], d_pixel.transpose(1, 2))
+            if d_keys is not None:
+                d_keys[images].baddbmm_(query_rows, d_pixel)
+        if not need_s:
+            d_scale = None
+        return d_query, d_keys, d_values, d_scale, None, None
+
+
+def _inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
+    """``1 / max(||key patch||_2, 1e-4)`` at every position of ``key`` [B, c, h, w] -> [B, h, w]
+    (zero-padded k x k patches, as the faithful implementation's unfold)."""
+    energy = key.pow(2).sum(dim=1, keepdim=True)
+    box = energy.new_ones(1, 1, patch_size, patch_size)
+    norms = F.conv2d(energy, box, padding=patch_size // 2).sqrt()
+    return norms.clamp_min(KEY_NORM_EPS).reciprocal()[:, 0]
+
+
+def _use_native(native: bool | None, like: Tensor) -> bool:
+    """Resolve the ``native`` option of ``fast_attention`` for tensors like ``like``."""
+    supported = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
+    if native is None:
+        return supported and _native_library() is not None
+    if native and not supported:
+        raise ValueError(
+            f"native kernels need float32/float64 CPU tensors, got {like.dtype} on "
+            f"{like.device}; pass native=False or None"
+        )
+    if native and _native_library() is None:
+        raise RuntimeError("native kernels could not be compiled; pass native=False or None")
+    return bool(native)
+
+
+def _pad_flat(feature: Tensor, pad: int) -> Tensor:
+    """[B, C, h, w] -> zero-padded and flattened [B, C, (h + 2p) * (w + 2p)]."""
+    return F.pad(feature, (pad,) * 4).flatten(2)
+
+
+def fast_attention(
+    query: Tensor,
+    keys: Sequence[Tensor],
+    values: Sequence[Tensor],
+    *,
+    patch_size: int,
+    softmax_scale: float,
+    hard: bool,
+    block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+    native: bool | None = None,
+) -> Tensor:
+    """Pyramid attention output (without the residual), computed by the exact fast form.
+
+    Same arguments, result and gradients as ``panet.attention_faithful.faithful_attention``:
+
+    Args:
+        query: query embedding ``f(x)``, ``[B, c, H, W]`` float (any range).
+        keys: key embeddings ``g(z_s)``, one ``[B, c, Hl, Wl]`` per pyramid level.
+        values: value embeddings ``θ(z_s)``, one ``[B, C, Hl, Wl]`` per pyramid level.
+        patch_size: odd patch size ``k`` (3 = block-wise matching, 1 = pixel-wise).
+        softmax_scale: multiplier of the scores before the softmax (10 in the paper).
+        hard: replace the softmax weights by the one-hot of their maximum (ties all kept;
+            no gradient reaches the query or the keys then, as in the faithful version).
+        block_elements: approximate size of one block buffer (elements); bounds peak memory.
+        native: use the compiled C kernels (True), the pure-PyTorch path (False), or the
+            kernels when they compile and the tensors are float32/float64 on CPU (None).
+
+    Returns:
+        ``[B, C, H, W]``: the softmax-weighted value patches pasted at every query position
+        (overlaps add up), divided by 4.
+    """
+    check_attention_inputs(query, keys, values, patch_size)
+    if block_elements < 1:
+        raise ValueError(f"block_elements must be positive, got {block_elements}")
+    pad = patch_size // 2
+    batch, _, height, width = query.shape
+    level_sizes = tuple((int(key.shape[2]), int(key.shape[3])) for key in keys)
+    total_keys = sum((h + 2 * pad) * (w + 2 * pad) for h, w in level_sizes)
+    block_rows, block_images = _choose_blocks(
+        batch, height, width + 2 * pad, pad, total_keys, block_elements
+    )
+    geo = _Geometry(
+        pad=pad,
+        height=height,
+        width=width,
+        level_sizes=level_sizes,
+        softmax_scale=float(softmax_scale),
+        hard=bool(hard),
+        block_rows=block_rows,
+        block_images=block_images,
+    )
+    scale = torch.cat(
+        [_pad_flat(_inverse_key_norms(key, patch_size).unsqueeze(1), pad)[:, 0] for key in keys],
+        dim=1,
+    ) * float(softmax_scale)
+    pasted = _FastPyramidAttention.apply(
+        _pad_flat(query, pad).contiguous(),
+        torch.cat([_pad_flat(key, pad) for key in keys], dim=2).contiguous(),
+        torch.cat([_pad_flat(value, pad) for value in values], dim=2).contiguous(),
+        scale.contiguous(),
+        geo,
+        _use_native(native, query),
+    )
+    grid = pasted.view(batch, height + 2 * pad, width + 2 * pad, -1)
+    grid = grid[:, pad : pad + height, pad : pad + width].permute(0, 3, 1, 2)
+    return grid / OUTPUT_DIVISOR
