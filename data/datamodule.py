@@ -27,6 +27,7 @@ from data.datasets import (
     TrainPatches,
     check_colour,
 )
+from data.samplers import eval_sampler
 from data.sources import (
     EMBEDDED_NAME,
     ImageFiles,
@@ -182,7 +183,14 @@ class RestorationDataModule(pl.LightningDataModule):
         )
 
     def _eval_loader(self, dataset: Dataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=1, shuffle=False, num_workers=self.num_workers)
+        # Unpadded under DDP so that every evaluation image is scored exactly once.
+        return DataLoader(
+            dataset,
+            batch_size=1,
+            sampler=eval_sampler(dataset),
+            shuffle=False,
+            num_workers=self.num_workers,
+        )
 
 
 def _names(sets: str | Sequence[str], what: str) -> tuple[str, ...]:
