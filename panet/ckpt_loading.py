@@ -1,0 +1,93 @@
+"""Load a network for evaluation from any checkpoint this project meets.
+
+* a Lightning ``.ckpt`` written by ``train.py`` (``RestorationModule`` stores ``arch`` and
+  ``arch_args`` beside Lightning's ``state_dict``, whose network keys start with ``net.``);
+* our own format (``panet.checkpoints.save_network``);
+* the authors' official ``.pt`` weights, given the architecture (``official_arch``) and its
+  constructor arguments (``panet.checkpoints.load_official``).
+
+Every file is read with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from panet.checkpoints import (
+    FORMAT_NAME,
+    CheckpointError,
+    load_network,
+    load_official,
+    read_checkpoint,
+)
+from panet.networks import build_network
+
+#: Prefix of the network's parameters inside a Lightning checkpoint (``RestorationModule.net``).
+LIGHTNING_NET_PREFIX = "net."
+
+
+def is_lightning_checkpoint(payload: Any) -> bool:
+    """True for a checkpoint dict written by Lightning (it records its version)."""
+    return isinstance(payload, Mapping) and "pytorch-lightning_version" in payload
+
+
+def network_from_lightning(payload: Mapping[str, Any], source: str) -> nn.Module:
+    """Rebuild ``RestorationModule.net`` from a loaded Lightning checkpoint dict (eval mode)."""
+    if "arch" not in payload or "arch_args" not in payload:
+        raise CheckpointError(
+            f"{source} is a Lightning checkpoint without 'arch'/'arch_args'; it was not written "
+            "by panet.lit_module.RestorationModule"
+        )
+    net = build_network(str(payload["arch"]), **dict(payload["arch_args"]))
+    state = {
+        key[len(LIGHTNING_NET_PREFIX) :]: value
+        for key, value in payload.get("state_dict", {}).items()
+        if key.startswith(LIGHTNING_NET_PREFIX)
+    }
+    result = net.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(
+            f"{source} does not fit {payload['arch']}({dict(payload['arch_args'])}): missing "
+            f"{result.missing_keys[:12]}, unexpected {result.unexpected_keys[:12]}"
+        )
+    return net.eval()
+
+
+def load_for_evaluation(
+    path: str | os.PathLike[str],
+    official_arch: str | None = None,
+    arch_args: Mapping[str, Any] | None = None,
+) -> nn.Module:
+    """A network in eval mode from ``path``.
+
+    Args:
+        path: Lightning ``.ckpt``, our network file, or (with ``official_arch``) the authors'
+            weights.
+        official_arch: "panet", "pa_edsr" or "edsr" when ``path`` holds official weights.
+        arch_args: constructor arguments of the official network (e.g. ``{"n_resblocks": 80,
+            "n_colors": 1}``); only with ``official_arch``.
+    """
+    if official_arch is not None:
+        return load_official(path, official_arch, **dict(arch_args or {})).eval()
+    if arch_args:
+        raise ValueError(
+            "arch_args only apply to official weights: pass official_arch=panet|pa_edsr|edsr "
+            "too (Lightning and panet-lab checkpoints record their architecture)"
+        )
+    payload = read_checkpoint(path)
+    if is_lightning_checkpoint(payload):
+        return network_from_lightning(payload, str(path))
+    if isinstance(payload, Mapping) and payload.get("format") == FORMAT_NAME:
+        return load_network(path)
+    raise CheckpointError(
+        f"{path} is neither a train.py checkpoint nor a {FORMAT_NAME} file; for the authors' "
+        "weights pass official_arch=panet|pa_edsr|edsr and arch_args (e.g. "
+        "'+arch_args.n_resblocks=80')"
+    )
+
+
+__all__ = ["is_lightning_checkpoint", "load_for_evaluation", "network_from_lightning"]

@@ -1,0 +1,64 @@
+"""Shared helpers for the platform tests: composing the real configs with paths at tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "configs"
+
+#: Overrides that make any training run tiny (2-block, 8-feature networks, 16 px patches).
+TINY = (
+    "model.n_feats=8",
+    "model.n_resblocks=2",
+    "data.patch_size=16",
+    "data.batch_size=2",
+    "data.samples_per_epoch=8",
+    "data.embedded_crop=32",
+    "data.num_workers=0",
+    "print_config=false",
+)
+
+
+def compose_config(
+    name: str, overrides: list[str] | tuple[str, ...], tmp_path: Path, run_dir: Path | None = None
+) -> DictConfig:
+    """Compose ``configs/{name}.yaml`` like Hydra's app would, with every path under tmp_path."""
+    import train  # noqa: F401  (registers the resolvers)
+
+    GlobalHydra.instance().clear()
+    run_dir = run_dir or tmp_path / "run"
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            name,
+            overrides=[f"paths.log_dir={tmp_path / 'logs'}", *overrides],
+            return_hydra_config=True,
+        )
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(run_dir)
+    return cfg
+
+
+def run_script(script: str, args: list[str], tmp_path: Path, timeout: float = 300):
+    """Run ``python {script} {args}`` from the repository like a user would; returns the result."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / script), f"paths.log_dir={tmp_path / 'logs'}", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,90 @@
+"""evaluate.py: train -> checkpoint -> evaluate round trip, baselines, and metrics.json shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evaluate import evaluate
+from panet.checkpoints import save_network
+from panet.ckpt_loading import load_for_evaluation
+from panet.config_checks import ConfigError
+from tests.run_helpers import TINY, compose_config, run_script
+from train import train
+
+EMBEDDED = ("data.test_sets=[embedded]", "data.embedded_crop=32", "data.num_workers=0")
+
+
+def check_metrics_shape(metrics: dict, sets: list[str]) -> None:
+    for name in sets:
+        for key in ("psnr", "ssim", "psnr_input", "ssim_input", "n_images"):
+            assert isinstance(metrics[f"{name}/{key}"], float), f"{name}/{key}"
+    meta = metrics["meta"]
+    for key in ("task", "degradation", "protocol", "inference", "self_ensemble", "checkpoint"):
+        assert key in meta
+    assert set(meta["protocol"]) >= {"channels", "shave", "ssim_window"}
+    assert meta["sets"] == sets
+
+
+@pytest.mark.slow
+def test_train_checkpoint_evaluate_round_trip(tmp_path: Path) -> None:
+    cfg = compose_config(
+        "train", ["trainer.max_steps=4", "logger=none", *TINY], tmp_path, run_dir=tmp_path / "train"
+    )
+    trained = train(cfg)
+    ckpt = Path(trained["meta"]["best_checkpoint"])
+    ours = save_network(load_for_evaluation(ckpt), tmp_path / "net.pt")
+    for source in (ckpt, ours):
+        cfg = compose_config(
+            "evaluate",
+            [f"ckpt={source}", *EMBEDDED],
+            tmp_path,
+            run_dir=tmp_path / f"eval_{source.suffix}",
+        )
+        metrics = evaluate(cfg)
+        check_metrics_shape(metrics, ["embedded"])
+        written = json.loads((tmp_path / f"eval_{source.suffix}" / "metrics.json").read_text())
+        assert written["embedded/psnr"] == pytest.approx(metrics["embedded/psnr"])
+        # The same weights, the same images, the same protocol as train.py's test stage.
+        assert metrics["embedded/psnr"] == pytest.approx(trained["test/embedded/psnr"], abs=1e-3)
+        assert written["meta"]["checkpoint"] == str(source)
+
+
+def test_identity_baseline_and_images(tmp_path: Path) -> None:
+    cfg = compose_config("evaluate", ["model=identity", "save_images=true", *EMBEDDED], tmp_path)
+    metrics = evaluate(cfg)
+    check_metrics_shape(metrics, ["embedded"])
+    assert metrics["embedded/psnr"] == metrics["embedded/psnr_input"]
+    assert metrics["meta"]["degradation"]["sigma"] == 30
+    assert len(list((tmp_path / "run" / "images" / "embedded").glob("*.png"))) == 7
+
+
+def test_checkpoint_or_model_exactly_one(tmp_path: Path) -> None:
+    cfg = compose_config("evaluate", [*EMBEDDED], tmp_path)
+    with pytest.raises(ConfigError, match="exactly one"):
+        evaluate(cfg)
+
+
+@pytest.mark.slow
+def test_jpeg_row_from_the_command_line(tmp_path: Path, benchmark_root: Path) -> None:
+    result = run_script(
+        "evaluate.py",
+        [
+            "model=identity",
+            "task=car",
+            "degradation.quality=10",
+            "task.protocol.ssim_window=box8",
+            f"paths.benchmark_root={benchmark_root}",
+            "run_name=jpeg",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(
+        (tmp_path / "logs" / "evaluate" / "car" / "jpeg" / "metrics.json").read_text()
+    )
+    assert metrics["classic5/psnr"] == pytest.approx(27.82, abs=0.005)
+    assert metrics["classic5/ssim"] == pytest.approx(0.7800, abs=0.0002)
+    assert metrics["meta"]["protocol"]["ssim_window"] == "box8"

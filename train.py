@@ -1,0 +1,188 @@
+"""Train a restoration network: compose the config, fit, test the best checkpoint.
+
+    python train.py                                  # quick start (PANet-S, sigma 30, CPU)
+    python train.py experiment=panet_dn_sigma30      # a paper configuration
+    python train.py -m pyramid.levels=1,2,3,4,5      # an ablation sweep
+
+The run folder (``hydra.run.dir``) is a function of the command's overrides, so rerunning a
+killed run's command resumes from its ``checkpoints/last.ckpt`` (weights, optimizer, scheduler,
+step, RNG). The folder receives the resolved config, checkpoints, logs and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PANET_ROOT", str(Path(__file__).resolve().parent))
+
+import hydra  # noqa: E402
+import pytorch_lightning as pl  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from pytorch_lightning.callbacks import ModelCheckpoint  # noqa: E402
+from pytorch_lightning.utilities import rank_zero_only  # noqa: E402
+
+from panet.config_checks import check_run_config  # noqa: E402
+from panet.run_setup import (  # noqa: E402
+    plain_config,
+    print_config_tree,
+    register_resolvers,
+    save_resolved_config,
+    write_metrics,
+)
+
+register_resolvers()
+
+METRICS_FILE = "metrics.json"
+LAST_CHECKPOINT = "last.ckpt"
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a callbacks/logger group (None -> [])."""
+    if not group:
+        return []
+    return [
+        instantiate(node)
+        for node in group.values()
+        if isinstance(node, DictConfig) and "_target_" in node
+    ]
+
+
+def find_resume_checkpoint(callbacks: list[Any]) -> str | None:
+    """The newest ``last.ckpt`` among the checkpoint callbacks' folders, if any."""
+    candidates = {
+        Path(cb.dirpath) / LAST_CHECKPOINT
+        for cb in callbacks
+        if isinstance(cb, ModelCheckpoint) and cb.dirpath is not None
+    }
+    existing = [p for p in candidates if p.is_file()]
+    return str(max(existing, key=lambda p: p.stat().st_mtime)) if existing else None
+
+
+def best_checkpoint(trainer: pl.Trainer) -> str | None:
+    """The best checkpoint by the monitored metric, when one was written."""
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "best_model_path", "") if callback is not None else ""
+    return path if path and Path(path).is_file() else None
+
+
+def scalar_metrics(metrics: dict[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
+    """Flat ``{key: float}`` of the logged metrics whose keys start with one of ``prefixes``."""
+    return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefixes)}
+
+
+def print_results_table(metrics: dict[str, float], stage: str) -> None:
+    """A paper-style table per set: input vs output PSNR/SSIM and the gain."""
+    import rich
+    from rich.table import Table
+
+    sets = sorted({k.split("/")[1] for k in metrics if k.startswith(f"{stage}/")})
+    if not sets:
+        return
+    table = Table(title=f"{stage} results (PSNR dB / SSIM; input = the degraded image)")
+    for column in (
+        "set",
+        "images",
+        "PSNR input",
+        "PSNR output",
+        "gain",
+        "SSIM input",
+        "SSIM output",
+    ):
+        table.add_column(column, justify="right" if column != "set" else "left")
+    for name in sets:
+
+        def get(key: str, set_name: str = name) -> float:
+            return metrics.get(f"{stage}/{set_name}/{key}", float("nan"))
+
+        table.add_row(
+            name,
+            f"{get('n_images'):.0f}",
+            f"{get('psnr_input'):.2f}",
+            f"{get('psnr'):.2f}",
+            f"{get('psnr') - get('psnr_input'):+.2f}",
+            f"{get('ssim_input'):.4f}",
+            f"{get('ssim'):.4f}",
+        )
+    rich.print(table)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit and test as configured; returns the flat metrics written to ``metrics.json``."""
+    check_run_config(plain_config(cfg), training=True)
+    output_dir = Path(cfg.paths.output_dir)
+    if rank_zero_only.rank == 0:
+        if cfg.get("print_config"):
+            print_config_tree(cfg, title=f"run folder: {output_dir}")
+        save_resolved_config(cfg, output_dir)
+
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    net = instantiate(cfg.model)
+    module = instantiate(cfg.module, net=net)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if loggers:
+        from callbacks.config_logging import log_resolved_config
+
+        log_resolved_config(loggers, cfg)
+
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is None and cfg.get("resume", True):
+        ckpt_path = find_resume_checkpoint(callbacks)
+    if ckpt_path is not None and rank_zero_only.rank == 0:
+        print(f"Resuming from {ckpt_path}")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    metrics: dict[str, Any] = scalar_metrics(dict(trainer.callback_metrics), ("val/",))
+    best = best_checkpoint(trainer)
+    best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
+
+    if cfg.get("test", True) and datamodule.test_set_names:
+        results = trainer.test(
+            module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False
+        )
+        for result in results:
+            metrics.update(scalar_metrics(result, ("test/",)))
+
+    metrics["step"] = trainer.global_step
+    monitor = cfg.monitor
+    metrics["monitor_best"] = (
+        float(best_score) if best_score is not None else metrics.get(monitor, float("nan"))
+    )
+    metrics["meta"] = {
+        "task": cfg.task.name,
+        "model": HydraConfig.get().runtime.choices.get("model")
+        if HydraConfig.initialized()
+        else None,
+        "arch": net.arch,
+        "degradation": OmegaConf.to_container(cfg.degradation, resolve=True),
+        "protocol": OmegaConf.to_container(cfg.task.protocol, resolve=True),
+        "inference": OmegaConf.to_container(cfg.inference, resolve=True),
+        "monitor": monitor,
+        "best_checkpoint": best,
+        "run_dir": str(output_dir),
+    }
+    if trainer.is_global_zero:
+        write_metrics(output_dir / METRICS_FILE, metrics)
+        print_results_table(
+            metrics, "test" if any(k.startswith("test/") for k in metrics) else "val"
+        )
+        print(f"metrics: {output_dir / METRICS_FILE}")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns the best monitored value (for sweepers)."""
+    register_resolvers()  # again: launchers may run this function in a fresh process
+    metrics = train(cfg)
+    value = metrics.get("monitor_best")
+    return None if value is None else float(value)
+
+
+if __name__ == "__main__":
+    main()
