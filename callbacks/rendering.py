@@ -1,0 +1,150 @@
+"""Turning tensors into viewable pictures: panels, heat maps, PNG files.
+
+Everything returns ``numpy`` ``uint8`` arrays of shape ``[H, W, 3]`` (RGB), the format both
+PIL and ``wandb.Image`` take. No matplotlib: the heat-map colormap is defined here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+#: Anchor colours (RGB 0–255) of the heat-map colormap, evenly spaced from 0 to 1: black
+#: through purple, red and orange to pale yellow, perceptually ordered like "inferno".
+HEAT_ANCHORS: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 4),
+    (66, 10, 104),
+    (147, 38, 103),
+    (221, 81, 58),
+    (252, 165, 10),
+    (252, 255, 164),
+)
+#: Colour of the query marker: cyan stands out against every colour of ``HEAT_ANCHORS``.
+MARKER_RGB: tuple[int, int, int] = (0, 255, 255)
+
+
+def to_rgb_uint8(img: Tensor) -> np.ndarray:
+    """``[C, H, W]`` float 0–255 (C = 1 or 3) -> ``[H, W, 3]`` uint8, clamped and rounded."""
+    if img.dim() != 3 or img.shape[0] not in (1, 3):
+        raise ValueError(f"expected an image [C, H, W] with C = 1 or 3, got {tuple(img.shape)}")
+    img = img.detach().float().cpu().clamp(0, 255).round().to(torch.uint8)
+    if img.shape[0] == 1:
+        img = img.expand(3, -1, -1)
+    return np.ascontiguousarray(img.permute(1, 2, 0).numpy())
+
+
+def crop_window(
+    height: int, width: int, max_side: int, centre_yx: tuple[int, int] | None = None
+) -> tuple[int, int, int, int]:
+    """``(top, left, h, w)`` of a window of at most ``max_side`` per side, centred on
+    ``centre_yx`` (default: the image centre) and shifted to lie inside the image."""
+    if max_side < 1:
+        raise ValueError(f"max_side must be >= 1, got {max_side}")
+    cy, cx = centre_yx if centre_yx is not None else (height // 2, width // 2)
+    h, w = min(height, max_side), min(width, max_side)
+    top = min(max(cy - h // 2, 0), height - h)
+    left = min(max(cx - w // 2, 0), width - w)
+    return top, left, h, w
+
+
+def panel(lq: Tensor, pred: Tensor, gt: Tensor, max_side: int = 256, gap: int = 4) -> np.ndarray:
+    """Side-by-side ``input | output | target`` picture, ``[H, 3W + 2 gap, 3]`` uint8.
+
+    Args:
+        lq: degraded input ``[C, h, w]`` float 0–255; upsampled (nearest, so the pixels of an
+            SR input stay visible) to the target size when smaller.
+        pred: network output ``[C, H, W]`` float 0–255.
+        gt: clean target ``[C, H, W]`` float 0–255.
+        max_side: large images are centre-cropped (same window in all three) to at most
+            ``max_side`` pixels per side, so details stay at full resolution.
+        gap: white pixels between the tiles.
+    """
+    if pred.shape[-2:] != gt.shape[-2:]:
+        raise ValueError(f"pred {tuple(pred.shape)} and gt {tuple(gt.shape)} differ in size")
+    if lq.shape[-2:] != gt.shape[-2:]:
+        lq = F.interpolate(lq[None].float(), size=gt.shape[-2:], mode="nearest")[0]
+    top, left, h, w = crop_window(gt.shape[-2], gt.shape[-1], max_side)
+    tiles = [to_rgb_uint8(t[:, top : top + h, left : left + w]) for t in (lq, pred, gt)]
+    return hstack(tiles, gap=gap)
+
+
+def hstack(tiles: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Tiles ``[Hi, Wi, 3]`` side by side, top-aligned, on a white background."""
+    height = max(t.shape[0] for t in tiles)
+    width = sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1)
+    out = np.full((height, width, 3), 255, dtype=np.uint8)
+    x = 0
+    for tile in tiles:
+        out[: tile.shape[0], x : x + tile.shape[1]] = tile
+        x += tile.shape[1] + gap
+    return out
+
+
+def vstack(rows: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Rows ``[Hi, Wi, 3]`` one below the other, left-aligned, on a white background."""
+    width = max(r.shape[1] for r in rows)
+    height = sum(r.shape[0] for r in rows) + gap * (len(rows) - 1)
+    out = np.full((height, width, 3), 255, dtype=np.uint8)
+    y = 0
+    for row in rows:
+        out[y : y + row.shape[0], : row.shape[1]] = row
+        y += row.shape[0] + gap
+    return out
+
+
+def heat_colormap(values: Tensor) -> np.ndarray:
+    """``[H, W]`` floats in [0, 1] (clamped) -> ``[H, W, 3]`` uint8 through ``HEAT_ANCHORS``."""
+    anchors = torch.tensor(HEAT_ANCHORS, dtype=torch.float32)  # [K, 3]
+    position = values.detach().float().cpu().clamp(0, 1) * (len(anchors) - 1)
+    lower = position.floor().long().clamp(max=len(anchors) - 2)
+    frac = (position - lower).unsqueeze(-1)
+    rgb = anchors[lower] * (1 - frac) + anchors[lower + 1] * frac
+    return rgb.round().to(torch.uint8).numpy()
+
+
+def heat_map(weights: Tensor, factor: int, query_yx: tuple[float, float]) -> np.ndarray:
+    """One attention map as a coloured picture with the query marked.
+
+    Args:
+        weights: ``[Hl, Wl]`` non-negative attention weights of one pyramid level.
+        factor: integer enlargement (nearest); use one factor for all levels of a pyramid so
+            that the smaller levels look smaller, as they are.
+        query_yx: query position in this map's coordinates (row, col), marked by a cyan cross.
+
+    Returns:
+        ``[factor*Hl, factor*Wl, 3]`` uint8; colours are normalized by the level's own maximum.
+    """
+    peak = weights.max().clamp_min(1e-12)
+    rgb = heat_colormap(weights / peak)
+    rgb = rgb.repeat(factor, axis=0).repeat(factor, axis=1)
+    row = int(min(max(query_yx[0], 0), weights.shape[0] - 1) * factor + factor // 2)
+    col = int(min(max(query_yx[1], 0), weights.shape[1] - 1) * factor + factor // 2)
+    draw_cross(rgb, row, col, arm=max(2, factor * 2))
+    return rgb
+
+
+def draw_cross(rgb: np.ndarray, row: int, col: int, arm: int) -> None:
+    """Draw a ``MARKER_RGB`` plus sign of half-length ``arm`` at (row, col), in place."""
+    height, width = rgb.shape[:2]
+    rgb[row, max(col - arm, 0) : min(col + arm + 1, width)] = MARKER_RGB
+    rgb[max(row - arm, 0) : min(row + arm + 1, height), col] = MARKER_RGB
+
+
+def save_png(rgb: np.ndarray, path: str | Path) -> Path:
+    """Write ``[H, W, 3]`` uint8 to ``path`` (folders created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path, format="PNG")
+    return path
+
+
+def safe_file_stem(name: str) -> str:
+    """An image name usable as a file stem: extension dropped, path separators replaced."""
+    stem = Path(name).stem if Path(name).suffix else name
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "image"

@@ -1,0 +1,61 @@
+"""Panels, crops, colormap and PNG writing of callbacks.rendering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from callbacks.rendering import (
+    HEAT_ANCHORS,
+    crop_window,
+    heat_colormap,
+    panel,
+    safe_file_stem,
+    save_png,
+    to_rgb_uint8,
+)
+
+
+def test_grey_becomes_rgb_and_values_are_clamped_and_rounded() -> None:
+    img = torch.tensor([[[-5.0, 0.4], [254.6, 300.0]]])  # [1, 2, 2]
+    rgb = to_rgb_uint8(img)
+    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb[..., 0], [[0, 0], [255, 255]])
+    with pytest.raises(ValueError, match="C = 1 or 3"):
+        to_rgb_uint8(torch.zeros(2, 4, 4))
+
+
+def test_crop_window_stays_inside_and_follows_the_centre() -> None:
+    assert crop_window(100, 50, 32) == (34, 9, 32, 32)
+    assert crop_window(100, 50, 32, centre_yx=(0, 49)) == (0, 18, 32, 32)
+    assert crop_window(10, 8, 32) == (0, 0, 10, 8)
+
+
+def test_sr_panel_upsamples_the_input_and_crops_big_images() -> None:
+    gt = torch.rand(3, 40, 60) * 255
+    lq = gt[:, ::2, ::2]
+    picture = panel(lq, gt, gt, max_side=32, gap=2)
+    assert picture.shape == (32, 3 * 32 + 4, 3)
+    np.testing.assert_array_equal(picture[:, 34:66], picture[:, 68:100])  # output == target
+    top, left, _, _ = crop_window(40, 60, 32)
+    expected_lq = to_rgb_uint8(gt[:, top : top + 32 : 2, left : left + 32 : 2])
+    np.testing.assert_array_equal(picture[:32:2, :32:2], expected_lq)
+
+
+def test_colormap_ends_and_monotonic_brightness() -> None:
+    rgb = heat_colormap(torch.linspace(0, 1, 11)[None])[0]
+    assert tuple(rgb[0]) == HEAT_ANCHORS[0] and tuple(rgb[-1]) == HEAT_ANCHORS[-1]
+    brightness = rgb.astype(int).sum(axis=1)
+    assert (np.diff(brightness) > 0).all()
+
+
+def test_png_round_trip_and_file_stems(tmp_path: Path) -> None:
+    rgb = (np.arange(2 * 3 * 3) * 9).astype(np.uint8).reshape(2, 3, 3)
+    path = save_png(rgb, tmp_path / "a" / "b.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), rgb)
+    assert safe_file_stem("kodim01.png") == "kodim01"
+    assert safe_file_stem("sub/dir:x") == "sub_dir_x"
