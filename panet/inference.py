@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -188,33 +187,3 @@ def describe_inference(
         "tile": tile if is_tiles else None,
         "overlap": overlap if is_tiles else None,
     }
-
-
-def load_any_checkpoint(
-    path: str | os.PathLike[str],
-    arch: str | None = None,
-    arch_args: Mapping[str, Any] | None = None,
-) -> nn.Module:
-    """A network in eval mode from a checkpoint file.
-
-    * ``arch is None``: our own format (``panet.checkpoints.save_network``), which records its
-      architecture.
-    * ``arch`` given: the authors' official weights for that architecture, built with
-      ``arch_args`` (e.g. ``{"n_resblocks": 80}``) via ``panet.checkpoints.load_official``.
-
-    Other formats (Lightning ``.ckpt``) are added here so that every caller gains them.
-    """
-    from panet import checkpoints  # the networks are only needed once something is loaded
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if arch is None:
-        if arch_args:
-            raise ValueError(
-                "arch_args only apply to official weights: pass arch too (our own checkpoints "
-                "record their architecture)"
-            )
-        net = checkpoints.load_network(path)
-    else:
-        net = checkpoints.load_official(path, arch, **dict(arch_args or {}))
-    return net.eval()

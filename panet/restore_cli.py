@@ -39,8 +39,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor, nn
 
 from data.io import is_image_file, read_image, write_png
+from panet.ckpt_loading import load_for_evaluation
 from panet.color import rgb_to_y
-from panet.inference import AUTHORS_CHOP_MIN_SIZE, MODES, load_any_checkpoint, restore
+from panet.inference import AUTHORS_CHOP_MIN_SIZE, MODES, restore
 
 TASKS: tuple[str, ...] = ("denoise", "demosaic", "car", "sr")
 
@@ -171,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True)
     try:
         arch_args = parse_arch_args(args.arch_arg)
-        net = load_any_checkpoint(args.ckpt, args.arch, arch_args or None).to(args.device)
+        net = load_for_evaluation(args.ckpt, args.arch, arch_args or None).to(args.device)
         check_task(net, args.task)
         files, problems = collect_inputs(args.inputs)
         outputs = output_paths(files, args.out)

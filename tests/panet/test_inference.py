@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from panet.checkpoints import save_network
-from panet.inference import describe_inference, load_any_checkpoint, restore
+from panet.ckpt_loading import load_for_evaluation
+from panet.inference import describe_inference, restore
 from panet.networks import build_network
 
 
@@ -108,16 +109,16 @@ def test_describe_inference() -> None:
         describe_inference(mode="quadrants")  # type: ignore[arg-type]
 
 
-def test_load_any_checkpoint_our_format(tmp_path: Path) -> None:
+def test_load_for_evaluation_our_format(tmp_path: Path) -> None:
     torch.manual_seed(0)
     net = build_network("panet", n_feats=4, n_resblocks=1, levels=2, attention_impl="faithful")
     path = save_network(net, tmp_path / "tiny.pt")
-    loaded = load_any_checkpoint(path)
+    loaded = load_for_evaluation(path)
     assert not loaded.training
     x = torch.rand(1, 3, 12, 12)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), net.eval()(x))
     with pytest.raises(FileNotFoundError):
-        load_any_checkpoint(tmp_path / "missing.pt")
+        load_for_evaluation(tmp_path / "missing.pt")
     with pytest.raises(ValueError, match="arch"):
-        load_any_checkpoint(path, arch_args={"n_resblocks": 1})
+        load_for_evaluation(path, arch_args={"n_resblocks": 1})
