@@ -13,20 +13,19 @@ the network, so that every number carries its protocol.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("PANET_ROOT", str(Path(__file__).resolve().parent))
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
-import hydra  # noqa: E402
-import torch  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from torch import nn  # noqa: E402
-
-from panet.config_checks import ConfigError, check_model, check_task  # noqa: E402
-from panet.run_setup import (  # noqa: E402
+from panet.config_checks import ConfigError, check_model, check_task
+from panet.run_setup import (
+    METRICS_FILE,
+    bootstrap,
     plain_config,
     print_config_tree,
     register_resolvers,
@@ -34,9 +33,7 @@ from panet.run_setup import (  # noqa: E402
     write_metrics,
 )
 
-register_resolvers()
-
-METRICS_FILE = "metrics.json"
+bootstrap()
 
 
 def build_network(cfg: DictConfig) -> tuple[nn.Module, str]:

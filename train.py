@@ -11,22 +11,21 @@ step, RNG). The folder receives the resolved config, checkpoints, logs and ``met
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("PANET_ROOT", str(Path(__file__).resolve().parent))
+import hydra
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
 
-import hydra  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from pytorch_lightning.callbacks import ModelCheckpoint  # noqa: E402
-from pytorch_lightning.utilities import rank_zero_only  # noqa: E402
-
-from panet.config_checks import check_run_config  # noqa: E402
-from panet.run_setup import (  # noqa: E402
+from panet.config_checks import check_run_config
+from panet.run_setup import (
+    METRICS_FILE,
+    bootstrap,
     plain_config,
     print_config_tree,
     register_resolvers,
@@ -34,9 +33,7 @@ from panet.run_setup import (  # noqa: E402
     write_metrics,
 )
 
-register_resolvers()
-
-METRICS_FILE = "metrics.json"
+bootstrap()
 LAST_CHECKPOINT = "last.ckpt"
 
 

@@ -76,25 +76,26 @@ def panel(lq: Tensor, pred: Tensor, gt: Tensor, max_side: int = 256, gap: int = 
 
 def hstack(tiles: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
     """Tiles ``[Hi, Wi, 3]`` side by side, top-aligned, on a white background."""
-    height = max(t.shape[0] for t in tiles)
-    width = sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1)
-    out = np.full((height, width, 3), 255, dtype=np.uint8)
-    x = 0
-    for tile in tiles:
-        out[: tile.shape[0], x : x + tile.shape[1]] = tile
-        x += tile.shape[1] + gap
-    return out
+    return _stack(tiles, gap, axis=1)
 
 
 def vstack(rows: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
     """Rows ``[Hi, Wi, 3]`` one below the other, left-aligned, on a white background."""
-    width = max(r.shape[1] for r in rows)
-    height = sum(r.shape[0] for r in rows) + gap * (len(rows) - 1)
-    out = np.full((height, width, 3), 255, dtype=np.uint8)
-    y = 0
-    for row in rows:
-        out[y : y + row.shape[0], : row.shape[1]] = row
-        y += row.shape[0] + gap
+    return _stack(rows, gap, axis=0)
+
+
+def _stack(images: Sequence[np.ndarray], gap: int, axis: int) -> np.ndarray:
+    """``images`` ``[Hi, Wi, 3]`` uint8 placed one after another along ``axis`` (0 = down,
+    1 = across) with ``gap`` white pixels between them, each at the start of the other axis."""
+    size = [max(im.shape[0] for im in images), max(im.shape[1] for im in images)]
+    size[axis] = sum(im.shape[axis] for im in images) + gap * (len(images) - 1)
+    out = np.full((size[0], size[1], 3), 255, dtype=np.uint8)
+    offset = 0
+    for im in images:
+        window = [slice(0, im.shape[0]), slice(0, im.shape[1])]
+        window[axis] = slice(offset, offset + im.shape[axis])
+        out[tuple(window)] = im
+        offset += im.shape[axis] + gap
     return out
 
 

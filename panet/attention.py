@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -208,6 +210,49 @@ class PyramidAttention(nn.Module):
             w.reshape(x.shape[0], key.shape[-2], key.shape[-1])
             for w, key in zip(weights.split(sizes, dim=1), keys, strict=True)
         ]
+
+
+def attention_setup(
+    channels: int,
+    res_scale: float,
+    *,
+    levels: int,
+    scales: Sequence[float] | None,
+    patch_size: int,
+    softmax_scale: float,
+    reduction: int,
+    hard: bool,
+    attention_impl: str,
+) -> tuple[dict[str, Any], Callable[[], PyramidAttention]]:
+    """The attention part of a network's ``arch_args`` and a maker of its attention blocks.
+
+    Returns ``(options, make_attention)``: ``options`` holds the keys ``levels``, ``scales``
+    (a tuple of floats, or None), ``patch_size``, ``softmax_scale`` (a float), ``reduction``,
+    ``hard`` and ``attention_impl``, as saved in checkpoints; ``make_attention()`` builds a
+    fresh ``PyramidAttention`` on ``channels`` features with those options and ``res_scale``.
+    """
+    options: dict[str, Any] = {
+        "levels": levels,
+        "scales": None if scales is None else tuple(float(s) for s in scales),
+        "patch_size": patch_size,
+        "softmax_scale": float(softmax_scale),
+        "reduction": reduction,
+        "hard": hard,
+        "attention_impl": attention_impl,
+    }
+    make_attention = partial(
+        PyramidAttention,
+        channels=channels,
+        reduction=reduction,
+        levels=levels,
+        scales=options["scales"],
+        patch_size=patch_size,
+        softmax_scale=options["softmax_scale"],
+        res_scale=res_scale,
+        hard=hard,
+        impl=attention_impl,
+    )
+    return options, make_attention
 
 
 def fastest_implementation() -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from panet.attention import PyramidAttention
+from panet.attention import attention_setup
 from panet.blocks import (
     MeanShift,
     ResBlock,
@@ -68,6 +68,17 @@ class EDSR(nn.Module):
             )
         positions = validate_positions(self.default_positions if positions is None else positions)
         self.scale = int(scale)
+        attention_args, make_attention = attention_setup(
+            n_feats,
+            res_scale,
+            levels=levels,
+            scales=scales,
+            patch_size=patch_size,
+            softmax_scale=softmax_scale,
+            reduction=reduction,
+            hard=hard,
+            attention_impl=attention_impl,
+        )
         self.arch_args: dict[str, Any] = {
             "scale": self.scale,
             "n_colors": n_colors,
@@ -75,27 +86,8 @@ class EDSR(nn.Module):
             "n_resblocks": n_resblocks,
             "res_scale": float(res_scale),
             "positions": positions,
-            "levels": levels,
-            "scales": None if scales is None else tuple(float(s) for s in scales),
-            "patch_size": patch_size,
-            "softmax_scale": float(softmax_scale),
-            "reduction": reduction,
-            "hard": hard,
-            "attention_impl": attention_impl,
+            **attention_args,
         }
-
-        def make_attention() -> PyramidAttention:
-            return PyramidAttention(
-                channels=n_feats,
-                reduction=reduction,
-                levels=levels,
-                scales=scales,
-                patch_size=patch_size,
-                softmax_scale=softmax_scale,
-                res_scale=res_scale,
-                hard=hard,
-                impl=attention_impl,
-            )
 
         relu = nn.ReLU(inplace=True)
         blocks = [ResBlock(n_feats, relu, res_scale) for _ in range(n_resblocks)]

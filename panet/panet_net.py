@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from panet.attention import PyramidAttention
+from panet.attention import attention_setup
 from panet.blocks import ResBlock, insert_attention, same_conv, validate_positions
 
 
@@ -56,32 +56,24 @@ class PANet(nn.Module):
                 f"{n_colors}, {n_feats}, {n_resblocks}"
             )
         positions = validate_positions(positions)
+        attention_args, make_attention = attention_setup(
+            n_feats,
+            1.0,
+            levels=levels,
+            scales=scales,
+            patch_size=patch_size,
+            softmax_scale=softmax_scale,
+            reduction=reduction,
+            hard=hard,
+            attention_impl=attention_impl,
+        )
         self.arch_args: dict[str, Any] = {
             "n_colors": n_colors,
             "n_feats": n_feats,
             "n_resblocks": n_resblocks,
             "positions": positions,
-            "levels": levels,
-            "scales": None if scales is None else tuple(float(s) for s in scales),
-            "patch_size": patch_size,
-            "softmax_scale": float(softmax_scale),
-            "reduction": reduction,
-            "hard": hard,
-            "attention_impl": attention_impl,
+            **attention_args,
         }
-
-        def make_attention() -> PyramidAttention:
-            return PyramidAttention(
-                channels=n_feats,
-                reduction=reduction,
-                levels=levels,
-                scales=scales,
-                patch_size=patch_size,
-                softmax_scale=softmax_scale,
-                res_scale=1.0,
-                hard=hard,
-                impl=attention_impl,
-            )
 
         shared_prelu = nn.PReLU()
         blocks = [ResBlock(n_feats, shared_prelu) for _ in range(n_resblocks)]

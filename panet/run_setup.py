@@ -21,6 +21,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 DEFAULT_RUN_FOLDER = "default"
+#: The run folder's metrics file written by train.py and evaluate.py.
+METRICS_FILE = "metrics.json"
+#: The repository folder (where train.py and evaluate.py live): the default ``PANET_ROOT``.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._,=+@%-]+")
 
 
@@ -42,6 +46,13 @@ def register_resolvers() -> None:
     from callbacks.wandb_run_id import register_resolvers as register_wandb
 
     register_wandb()
+
+
+def bootstrap() -> None:
+    """Prepare a script for Hydra: default ``PANET_ROOT`` (the configs' ``paths.root_dir``) to
+    the repository folder and register the resolvers. Call before composing any config."""
+    os.environ.setdefault("PANET_ROOT", str(PROJECT_ROOT))
+    register_resolvers()
 
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
@@ -111,6 +122,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 __all__ = [
     "DEFAULT_RUN_FOLDER",
+    "METRICS_FILE",
+    "PROJECT_ROOT",
+    "bootstrap",
     "plain_config",
     "print_config_tree",
     "register_resolvers",

@@ -5,15 +5,14 @@ executor (hydra/launcher=local). Tiny sizes: PANet with 1 residual block, 16x16 
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-TRAIN = REPO / "train.py"
+from tests.run_helpers import REPO_ROOT, run_script
+
+TRAIN = REPO_ROOT / "train.py"
 
 TINY = (
     "trainer=debug",
@@ -34,20 +33,10 @@ def run_sweep(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess,
     if not TRAIN.is_file():
         pytest.fail(f"{TRAIN} is missing")
     sweep = tmp_path / "sweep"
-    command = [
-        sys.executable,
-        str(TRAIN),
-        "-m",
-        "pyramid.levels=1,2",
-        *TINY,
-        f"paths.log_dir={tmp_path / 'logs'}",
-        f"hydra.sweep.dir={sweep}",
-        *extra,
-    ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
+    args = ["pyramid.levels=1,2", *TINY, f"hydra.sweep.dir={sweep}", *extra]
+    # -m goes last: Hydra's parser takes no flag between overrides, and run_script puts
+    # paths.log_dir first
+    result = run_script(TRAIN.name, [*args, "-m"], tmp_path, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result, sweep
 
