@@ -45,12 +45,15 @@ class RestorationDataModule(pl.LightningDataModule):
         degradation: makes the LQ input from a clean [C,H,W] 0–255 image and a generator;
             its `scale` is 1 for restoration and s for super-resolution. Not applied to paired
             folders, whose LQ images are already degraded (its scale must match theirs).
-        train_source: "embedded" (the photographs shipped with scikit-image, no download) or
-            a folder of clean training images (e.g. DIV2K_train_HR).
+        train_source: "embedded" (the training part of the photographs shipped with
+            scikit-image, no download) or a folder of clean training images (e.g.
+            DIV2K_train_HR).
         train_lq_source: for real degradations, a folder of degraded images with the same file
             names as `train_source`; None to synthesize the LQ with `degradation`.
         val_sets: validation set names, each a folder (or folder/HR) under `benchmark_root`;
-            "embedded" means fixed centre crops (`embedded_crop` px) of the embedded images.
+            "embedded" means fixed crops (up to 2 x 2 per photograph of `embedded_crop` px,
+            `data.datasets.crop_grid`) of the held-out embedded photographs, which training on
+            "embedded" never sees.
         test_sets: test set names, resolved like `val_sets`.
         benchmark_root: folder that holds the benchmark sets; needed unless every set is
             "embedded".
@@ -61,7 +64,7 @@ class RestorationDataModule(pl.LightningDataModule):
         num_workers: DataLoader worker processes (results do not depend on it).
         seed: base seed of the training samples.
         colour: "rgb" or "y" (Y channel rounded to uint8, the CAR protocol).
-        embedded_crop: centre-crop side (GT pixels) of the "embedded" validation/test set.
+        embedded_crop: crop side (GT pixels) of the "embedded" validation/test set.
     """
 
     def __init__(
@@ -117,7 +120,7 @@ class RestorationDataModule(pl.LightningDataModule):
         self.seed = seed
         self.colour = colour
         self.embedded_crop = embedded_crop
-        self._embedded: ImageFiles | None = None
+        self._embedded: dict[str, ImageFiles] = {}  # "train" / "held_out" -> cached images
         self.train_set: TrainPatches | None = None
         self.val_datasets: tuple[EvalImages, ...] = ()
         self.test_datasets: tuple[EvalImages, ...] = ()
@@ -164,17 +167,17 @@ class RestorationDataModule(pl.LightningDataModule):
         if self.train_lq_source is not None:
             return PairedFolders(self.train_lq_source, self.train_source)
         if self.train_source == EMBEDDED_NAME:
-            return self._embedded_images()
+            return self._embedded_images("train")
         return ImageFolder(self.train_source)
 
-    def _embedded_images(self) -> ImageFiles:
-        if self._embedded is None:
-            self._embedded = embedded_default()
-        return self._embedded
+    def _embedded_images(self, part: str) -> ImageFiles:
+        if part not in self._embedded:
+            self._embedded[part] = embedded_default(part)
+        return self._embedded[part]
 
     def _eval_set(self, name: str) -> EvalImages:
         if name == EMBEDDED_NAME:
-            source, crop_size = self._embedded_images(), self.embedded_crop
+            source, crop_size = self._embedded_images("held_out"), self.embedded_crop
         else:
             assert self.benchmark_root is not None  # checked in __init__
             source, crop_size = benchmark_set(name, os.fspath(self.benchmark_root)), None

@@ -3,12 +3,13 @@
 - `TrainPatches`: random, scale-aligned crops + one of the 8 dihedral transforms + the
   degradation, with all randomness drawn from a generator seeded by (seed, sample index), so a
   sample never depends on the number of DataLoader workers or on which worker made it.
-- `EvalImages`: whole images (optionally a fixed centre crop), the ground truth cropped to a
-  multiple of the scale, degraded with `data.seeding.eval_generator(name, degradation)` so
-  every model, run and machine sees the same inputs.
+- `EvalImages`: whole images (or, with `crop_size`, a fixed grid of up to 2 x 2
+  non-overlapping crops per image, see `crop_grid`), the ground truth cropped to a multiple of
+  the scale, degraded with `data.seeding.eval_generator(name, degradation)` so every model, run
+  and machine sees the same inputs.
 
 Tensors: `gt` float32 [C, s*h, s*w] and `lq` float32 [C, h, w], 0–255, C = 3 (RGB) or 1
-(grey or the Y channel); `name` is the image's file stem.
+(grey or the Y channel); `name` is the image's file stem, plus "_r{row}c{col}" for a crop.
 
 Colour (`colour`):
 - "rgb": training replicates grey sources to 3 channels (a grey photo is a valid colour
@@ -36,7 +37,6 @@ from data.seeding import eval_generator
 from data.sources import ImageFiles, PairedFolders
 from data.transforms import (
     N_DIHEDRAL,
-    center_crop,
     crop,
     dihedral,
     random_aligned_box,
@@ -47,6 +47,10 @@ Colour = Literal["rgb", "y"]
 COLOURS: tuple[str, ...] = ("rgb", "y")
 Source = ImageFiles | PairedFolders
 Sample = dict[str, torch.Tensor | str]
+Box = tuple[int, int, int, int]  # top, left, height, width
+
+#: With `crop_size`, `EvalImages` takes at most CROP_GRID x CROP_GRID crops per image.
+CROP_GRID = 2
 
 
 class Degradation(Protocol):
@@ -79,6 +83,26 @@ def sample_generator(seed: int, index: int) -> torch.Generator:
     """A CPU generator for training sample `index`, well mixed from (seed, index)."""
     state = np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def crop_grid(height: int, width: int, size: int) -> list[tuple[str, Box]]:
+    """Fixed, non-overlapping evaluation crops of a height x width image: (suffix, box) each.
+
+    The image is cut into an R x C grid of equal cells, R = min(height // size, CROP_GRID) (at
+    least 1) and C likewise, and each cell gives its central size x size window (the whole side
+    where the image is smaller than `size`). The suffix is "_r{row}c{col}". A pure function of
+    the sizes, so every run evaluates the same crops.
+    """
+
+    def cells(side: int) -> list[tuple[int, int]]:
+        n, extent = max(1, min(side // size, CROP_GRID)), min(size, side)
+        return [(i * side // n + (side // n - extent) // 2, extent) for i in range(n)]
+
+    return [
+        (f"_r{r}c{c}", (top, left, h, w))
+        for r, (top, h) in enumerate(cells(height))
+        for c, (left, w) in enumerate(cells(width))
+    ]
 
 
 def check_colour(colour: str) -> None:
@@ -185,14 +209,16 @@ class TrainPatches(Dataset):
 
 
 class EvalImages(Dataset):
-    """Whole evaluation images: `{lq [C,h,w], gt [C,s*h,s*w], name}`, 0–255 float32.
+    """Evaluation images: `{lq [C,h,w], gt [C,s*h,s*w], name}`, 0–255 float32.
 
     Args:
         source: clean images (degraded deterministically) or LQ/GT pairs.
         degradation: callable (gt, generator) -> lq with `scale` and `describe()`.
         colour: "rgb" or "y" (grey images stay 1 channel in both).
-        crop_size: when set, a centre crop of this side (in GT pixels) instead of the whole
-            image (used to validate quickly on the embedded photographs).
+        crop_size: None for whole images (benchmark sets); else each clean image gives the
+            fixed crops of `crop_grid` with this side (GT pixels), named "{stem}_r{row}c{col}"
+            (used to validate quickly on the held-out embedded photographs). Decodes every
+            image once, here, to lay out the crops.
     """
 
     def __init__(
@@ -206,17 +232,28 @@ class EvalImages(Dataset):
         check_colour(colour)
         if crop_size is not None and crop_size < 1:
             raise ValueError(f"crop_size must be positive or None, got {crop_size}")
+        if crop_size is not None and isinstance(source, PairedFolders):
+            raise ValueError("crop_size applies to clean images, not to paired LQ/GT folders")
         self.source = source
         self.degradation = degradation
         self.scale = int(degradation.scale)
         self.colour = colour
         self.crop_size = crop_size
+        # (source index, sample name, GT crop box or None for the whole image) per sample.
+        self.items: list[tuple[int, str, Box | None]] = []
+        for index, name in enumerate(source.names):
+            if crop_size is None:
+                self.items.append((index, name, None))
+                continue
+            height, width = source.load(index).shape[-2:]
+            for suffix, box in crop_grid(height, width, crop_size):
+                self.items.append((index, name + suffix, box))
 
     def __len__(self) -> int:
-        return len(self.source)
+        return len(self.items)
 
-    def __getitem__(self, index: int) -> Sample:
-        name = self.source.names[index]
+    def __getitem__(self, item: int) -> Sample:
+        index, name, box = self.items[item]
         if isinstance(self.source, PairedFolders):
             lq, gt = self.source.load_pair(index)
             gt = _check_pair(lq, gt, self.scale, self.source.paths(index))
@@ -226,8 +263,8 @@ class EvalImages(Dataset):
                 "name": name,
             }
         gt = self.source.load(index)
-        if self.crop_size is not None:
-            gt = center_crop(gt, self.crop_size)
+        if box is not None:
+            gt = crop(gt, *box)
         gt = crop_to_multiple(to_colour(gt, self.colour, grey_to_rgb=False), self.scale)
         if gt.shape[-1] == 0 or gt.shape[-2] == 0:
             raise ValueError(

@@ -5,8 +5,9 @@ A source is an ordered, named collection of images: `names[i]` is the file stem 
 Sources:
 - `ImageFolder(root)`: every image file directly inside a folder (not recursive), sorted.
 - `benchmark_set(name, root)`: the folder `root/name`, or `root/name/HR` when it exists.
-- `embedded_default()`: natural colour photographs shipped inside scikit-image, so a quick
-  start needs no download.
+- `embedded_default(part)`: natural colour photographs shipped inside scikit-image, so a quick
+  start needs no download; `part="train"` (training) or `"held_out"` (the quick-start
+  evaluation set), which never share a photograph.
 - `PairedFolders(lq_root, gt_root)`: degraded and clean images matched by file stem, for
   real (not synthesized) degradations.
 """
@@ -32,6 +33,16 @@ EMBEDDED_FILES: tuple[str, ...] = (
     "motorcycle_right.png",
     "rocket.jpg",
 )
+# Held out from training so that quick-start validation/test scores measure generalization:
+# a cat (fur, whiskers) and a cup on a table (smooth shading, sharp edges) are varied natural
+# content unlike the other photographs. The two motorcycle views are a stereo pair of one
+# scene, so both stay on the training side.
+EMBEDDED_HELD_OUT: tuple[str, ...] = ("chelsea.png", "coffee.png")
+EMBEDDED_TRAIN: tuple[str, ...] = tuple(f for f in EMBEDDED_FILES if f not in EMBEDDED_HELD_OUT)
+EMBEDDED_PARTS: dict[str, tuple[str, ...]] = {
+    "train": EMBEDDED_TRAIN,
+    "held_out": EMBEDDED_HELD_OUT,
+}
 EMBEDDED_NAME = "embedded"
 
 
@@ -122,17 +133,23 @@ def embedded_folder() -> Path:
     return Path(skimage.data.__file__).parent
 
 
-def embedded_default() -> ImageFiles:
-    """The embedded natural colour photographs (7 RGB images, 300–1000 px), cached in memory."""
+def embedded_default(part: str = "train") -> ImageFiles:
+    """One part of the embedded colour photographs (RGB, 300–1000 px), cached in memory.
+
+    `part` is "train" (5 photographs, `EMBEDDED_TRAIN`) or "held_out" (2 photographs,
+    `EMBEDDED_HELD_OUT`, never used for training).
+    """
+    if part not in EMBEDDED_PARTS:
+        raise ValueError(f"part must be one of {tuple(EMBEDDED_PARTS)}, got {part!r}")
     folder = embedded_folder()
-    paths = [folder / f for f in EMBEDDED_FILES]
+    paths = [folder / f for f in EMBEDDED_PARTS[part]]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(
             f"scikit-image's data folder {folder} lacks {missing}; reinstall scikit-image "
             f"(pip install --force-reinstall scikit-image) or train from an image folder"
         )
-    return ImageFiles(paths, cache=True, label=f"the embedded images in {folder}")
+    return ImageFiles(paths, cache=True, label=f"the embedded {part} images in {folder}")
 
 
 class PairedFolders:

@@ -58,7 +58,7 @@ def test_identity_baseline_and_images(tmp_path: Path) -> None:
     check_metrics_shape(metrics, ["embedded"])
     assert metrics["embedded/psnr"] == metrics["embedded/psnr_input"]
     assert metrics["meta"]["degradation"]["sigma"] == 30
-    assert len(list((tmp_path / "run" / "images" / "embedded").glob("*.png"))) == 7
+    assert len(list((tmp_path / "run" / "images" / "embedded").glob("*.png"))) == 8
 
 
 def test_checkpoint_or_model_exactly_one(tmp_path: Path) -> None:

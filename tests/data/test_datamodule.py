@@ -12,6 +12,7 @@ from PIL import Image
 
 from data.datamodule import RestorationDataModule
 from data.degradations import BicubicDown, GaussianNoise
+from data.sources import EMBEDDED_HELD_OUT, EMBEDDED_TRAIN
 
 
 @pytest.fixture
@@ -115,8 +116,27 @@ def test_embedded_quick_start_validation_sets() -> None:
     assert len(loaders) == 1 and loaders[0].batch_size == 1
     batch = next(iter(loaders[0]))
     assert batch["gt"].shape == (1, 3, 126, 126) and batch["lq"].shape == (1, 3, 42, 42)
-    assert batch["name"] == ["astronaut"]
+    assert batch["name"] == ["chelsea_r0c0"]
     assert dm.test_dataloader() == []
+
+
+def test_embedded_evaluates_only_held_out_photos_never_trained_on() -> None:
+    dm = RestorationDataModule(
+        degradation=GaussianNoise(25.0), num_workers=0, samples_per_epoch=16, embedded_crop=32
+    )
+    dm.setup("fit")
+    (val,) = dm.val_datasets
+    held_out = {Path(f).stem for f in EMBEDDED_HELD_OUT}
+    assert set(dm.train_set.source.names) == {Path(f).stem for f in EMBEDDED_TRAIN}
+    assert set(val.source.names) == held_out
+    assert set(dm.train_set.source.names).isdisjoint(held_out)
+    names = [name for _, name, _ in val.items]
+    assert len(names) == 8 and len(set(names)) == 8
+    assert names[:4] == ["chelsea_r0c0", "chelsea_r0c1", "chelsea_r1c0", "chelsea_r1c1"]
+    assert {name.rsplit("_", 1)[0] for name in names} == held_out
+    again = RestorationDataModule(degradation=GaussianNoise(25.0), num_workers=0, embedded_crop=32)
+    again.setup("validate")
+    assert again.val_datasets[0].items == val.items  # same crops in every run
 
 
 @pytest.mark.benchmarks
@@ -131,7 +151,7 @@ def test_benchmark_sets_one_loader_per_set(benchmark_root: Path) -> None:
     )
     assert dm.val_set_names == ("Set5", "embedded") and dm.test_set_names == ("classic5",)
     set5, embedded = dm.val_dataloader()
-    assert len(set5) == 5 and len(embedded) == 7
+    assert len(set5) == 5 and len(embedded) == 8
     (classic5,) = dm.test_dataloader()
     batch = next(iter(classic5))
     assert batch["name"] == ["baboon"] and batch["gt"].shape[1] == 1

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from data.datasets import EpochSampler, EvalImages, TrainPatches
+from data.datasets import EpochSampler, EvalImages, TrainPatches, crop_grid
 from data.degradations import JPEG, BicubicDown, GaussianNoise
 from data.io import read_image
 from data.seeding import eval_generator
@@ -161,7 +161,39 @@ def test_eval_images_crop_to_scale_and_seed_from_name(folder: ImageFolder) -> No
     assert torch.equal(item["lq"], noise(folder.load(0), eval_generator("a", noise)))
     assert torch.equal(item["lq"], EvalImages(folder, degradation=noise)[0]["lq"])
     cropped = EvalImages(folder, degradation=BicubicDown(3), crop_size=20)[0]
-    assert cropped["gt"].shape == (3, 18, 18)
+    assert cropped["gt"].shape == (3, 18, 18) and cropped["name"] == "a_r0c0"
+
+
+def test_crop_grid_is_fixed_non_overlapping_and_at_most_2x2() -> None:
+    assert crop_grid(40, 52, 20) == [
+        ("_r0c0", (0, 3, 20, 20)),
+        ("_r0c1", (0, 29, 20, 20)),
+        ("_r1c0", (20, 3, 20, 20)),
+        ("_r1c1", (20, 29, 20, 20)),
+    ]
+    assert crop_grid(30, 100, 32) == [("_r0c0", (0, 9, 30, 32)), ("_r0c1", (0, 59, 30, 32))]
+    boxes = [box for _, box in crop_grid(300, 451, 64)]
+    assert len(boxes) == 4  # capped at 2 x 2 although 4 x 7 crops would fit
+    for i, (t1, l1, h1, w1) in enumerate(boxes):
+        assert t1 + h1 <= 300 and l1 + w1 <= 451
+        for t2, l2, h2, w2 in boxes[i + 1 :]:
+            assert t1 + h1 <= t2 or t2 + h2 <= t1 or l1 + w1 <= l2 or l2 + w2 <= l1
+
+
+def test_eval_crops_are_deterministic_and_named_by_grid_cell(folder: ImageFolder) -> None:
+    noise = GaussianNoise(30.0)
+    first = EvalImages(folder, degradation=noise, crop_size=20)
+    again = EvalImages(folder, degradation=noise, crop_size=20)
+    names = [first[i]["name"] for i in range(len(first))]
+    # a is 40x52 (2 x 2 crops of 20), b is 45x37 (2 x 1: only one 20 px column fits)
+    assert names == ["a_r0c0", "a_r0c1", "a_r1c0", "a_r1c1", "b_r0c0", "b_r1c0"]
+    for i in range(len(first)):
+        assert first[i]["name"] == again[i]["name"]
+        assert torch.equal(first[i]["gt"], again[i]["gt"])
+        assert torch.equal(first[i]["lq"], again[i]["lq"])
+    top, left, h, w = crop_grid(45, 37, 20)[1][1]
+    assert torch.equal(first[5]["gt"], folder.load(1)[:, top : top + h, left : left + w])
+    assert not torch.equal(first[0]["lq"] - first[0]["gt"], first[1]["lq"] - first[1]["gt"])
 
 
 def test_bad_dataset_arguments(folder: ImageFolder) -> None:

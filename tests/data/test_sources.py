@@ -10,6 +10,8 @@ from PIL import Image
 
 from data.sources import (
     EMBEDDED_FILES,
+    EMBEDDED_HELD_OUT,
+    EMBEDDED_TRAIN,
     ImageFolder,
     PairedFolders,
     benchmark_set,
@@ -69,11 +71,21 @@ def test_unknown_benchmark_set_lists_available(tmp_path: Path) -> None:
 
 def test_embedded_default_is_cached_natural_colour_photos() -> None:
     source = embedded_default()
-    assert source.names == tuple(Path(f).stem for f in EMBEDDED_FILES)
+    assert source.names == tuple(Path(f).stem for f in EMBEDDED_TRAIN)
     assert len(source) >= 5
     first = source.load(0)
     assert first.shape[0] == 3 and min(first.shape[1:]) >= 256
     assert source.load(0) is first  # decoded once, kept in memory
+
+
+def test_embedded_train_and_held_out_parts_are_disjoint() -> None:
+    train, held_out = embedded_default("train"), embedded_default("held_out")
+    assert set(train.names).isdisjoint(held_out.names)
+    assert sorted(EMBEDDED_TRAIN + EMBEDDED_HELD_OUT) == sorted(EMBEDDED_FILES)
+    assert held_out.names == ("chelsea", "coffee")
+    assert all(held_out.load(i).shape[0] == 3 for i in range(len(held_out)))
+    with pytest.raises(ValueError, match="part must be one of"):
+        embedded_default("all")
 
 
 def test_paired_folders_match_by_stem(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_identity_scores_equal_the_protocol_on_every_image(tmp_path: Path) -> No
     protocol = Protocol("rgb", 0, "gaussian")
     scores = [protocol.score(b["lq"][0], b["gt"][0]) for b in datamodule.val_dataloader()[0]]
     expected = sum(s["psnr"] for s in scores) / len(scores)
-    assert results["val/embedded/n_images"] == len(scores) == 7
+    assert results["val/embedded/n_images"] == len(scores) == 8
     assert results["val/embedded/psnr"] == pytest.approx(expected, abs=1e-4)
     assert results["val/embedded/psnr"] == pytest.approx(results["val/embedded/psnr_input"])
     assert results["val/embedded/ssim"] == pytest.approx(
