@@ -7,6 +7,7 @@ Usage::
     python benchmarks/attention.py                 # full table (several minutes)
     python benchmarks/attention.py --quick         # small shapes, for a smoke run
     python benchmarks/attention.py --repeats 5 --threads 2
+    python benchmarks/attention.py --in-process    # both in one process, alternately
 
 Cases: the training shape (batch 16, 64 channels, 48x48, 5 levels, k = 3) forward and
 forward+backward, and the inference tiles 1x64x82x82 and 1x64x128x128 forward.
@@ -24,6 +25,13 @@ measurement cannot inherit the other's allocator caches or memory high-water mar
   weights already allocated. It is the extra memory the call needs at its peak (activations
   kept for backward, score maps, workspaces), measured on the first call, before any allocator
   reuse could hide it. Resolution is a page; the setup before the call needs far less.
+
+With ``--in-process`` both implementations run in this one process instead, the way an
+independent check would time the authors' module against ours: per case, one warm-up call
+each, then ``--repeats`` rounds that time faithful and fast back to back (their order
+alternating between rounds). The speed-up is then the median over rounds of the ratio within
+a round, which a change of the machine's load between rounds does not bias. Peak memory is
+not measured in this mode (one process's high-water mark cannot be attributed to either).
 
 Timings on a shared machine vary with its load: run it on a quiet machine and compare the
 ratios. The table is printed once, in Markdown, after all cases ran.
@@ -82,8 +90,9 @@ def _rss_kib() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def measure(case: Case, impl: str, repeats: int, threads: int) -> dict:
-    """Run one case in this process; returns median seconds and peak extra MiB."""
+def make_call(case: Case, impl: str, threads: int):
+    """A function running one call of ``case`` on a seeded module (same weights and input for
+    every ``impl``), with the fast path's native kernels already built."""
     import torch
 
     from panet.attention import PyramidAttention
@@ -102,19 +111,43 @@ def measure(case: Case, impl: str, repeats: int, threads: int) -> dict:
             with torch.no_grad():
                 module(x)
 
-    if impl == "fast":  # build the native kernels outside the measured call
+    if impl == "fast":  # build the native kernels outside the measured calls
         from panet.attention_fast import _native_library
 
         _native_library()
+    return call
+
+
+def _timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def measure(case: Case, impl: str, repeats: int, threads: int) -> dict:
+    """Run one case in this process; returns median seconds and peak extra MiB."""
+    call = make_call(case, impl, threads)
     before = _rss_kib()
     call()
     peak_mib = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
+    times = [_timed(call) for _ in range(repeats)]
     return {"seconds": statistics.median(times), "peak_mib": peak_mib}
+
+
+def measure_alternately(case: Case, repeats: int, threads: int) -> tuple[dict, dict, float]:
+    """Both implementations in this process, timed back to back in every round; returns
+    their results (median seconds, no peak memory) and the median within-round speed-up."""
+    calls = {impl: make_call(case, impl, threads) for impl in IMPLS}
+    for call in calls.values():
+        call()  # warm-up: allocator, thread pool, caches
+    times: dict[str, list[float]] = {impl: [] for impl in IMPLS}
+    for round_index in range(repeats):
+        order = IMPLS if round_index % 2 == 0 else IMPLS[::-1]
+        for impl in order:
+            times[impl].append(_timed(calls[impl]))
+    ratios = [s / f for s, f in zip(times["faithful"], times["fast"], strict=True)]
+    results = [{"seconds": statistics.median(times[i]), "peak_mib": None} for i in IMPLS]
+    return results[0], results[1], statistics.median(ratios)
 
 
 def run_in_subprocess(case: Case, impl: str, repeats: int, threads: int) -> dict:
@@ -131,20 +164,29 @@ def run_in_subprocess(case: Case, impl: str, repeats: int, threads: int) -> dict
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def format_table(rows: list[tuple[Case, dict, dict]]) -> str:
-    """Markdown table of the measurements."""
+def _mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
+def format_table(rows: list[tuple[Case, dict, dict, float | None]]) -> str:
+    """Markdown table of the measurements; a row's speed-up is the ratio of the median times
+    unless given (in-process mode: the median within-round ratio)."""
     lines = [
         "| shape | pass | faithful time (s) | fast time (s) | speed-up | faithful peak (MiB) "
         "| fast peak (MiB) | memory ratio |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for case, slow, fast in rows:
-        speed = slow["seconds"] / fast["seconds"]
-        memory = fast["peak_mib"] / slow["peak_mib"] if slow["peak_mib"] > 0 else float("nan")
+    for case, slow, fast, speed in rows:
+        if speed is None:
+            speed = slow["seconds"] / fast["seconds"]
+        if slow["peak_mib"] is None or fast["peak_mib"] is None:
+            memory = "n/a"
+        else:
+            memory = f"{fast['peak_mib'] / slow['peak_mib']:.2f}" if slow["peak_mib"] else "nan"
         lines.append(
             f"| {case.label} | {case.pass_name} | {slow['seconds']:.3f} | {fast['seconds']:.3f} "
-            f"| {speed:.2f}x | {slow['peak_mib']:.0f} | {fast['peak_mib']:.0f} "
-            f"| {memory:.2f} |"
+            f"| {speed:.2f}x | {_mib(slow['peak_mib'])} | {_mib(fast['peak_mib'])} "
+            f"| {memory} |"
         )
     return "\n".join(lines)
 
@@ -158,6 +200,11 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=None,
         help="torch threads (default: torch's default, the core count)",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="time both implementations alternately in this process (no peak memory)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -175,14 +222,18 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()[0]
     rows = []
     for case in cases:
-        results = {
-            impl: run_in_subprocess(case, impl, args.repeats, args.threads) for impl in IMPLS
-        }
-        rows.append((case, results["faithful"], results["fast"]))
+        if args.in_process:
+            rows.append((case, *measure_alternately(case, args.repeats, args.threads)))
+        else:
+            results = {
+                impl: run_in_subprocess(case, impl, args.repeats, args.threads) for impl in IMPLS
+            }
+            rows.append((case, results["faithful"], results["fast"], None))
         print(f"measured {case.label} {case.pass_name}", file=sys.stderr, flush=True)
+    mode = "in one process, alternately" if args.in_process else "one subprocess per run"
     print(
         f"PyramidAttention(64, reduction 2, 5 levels, k 3), {args.threads} threads, "
-        f"median of {args.repeats}, "
+        f"median of {args.repeats}, {mode}, "
         f"1-min load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}"
     )
     print(format_table(rows))

@@ -18,8 +18,10 @@ end lands on an exact zero and the interior results are exact.
 Memory. The work is blocked over query rows (a halo of ``p`` rows on each side for the score
 box sum and for the pasted output) and, for small images, batched over images, so that only a
 few block-sized ``[rows * (W + 2p), sum_l (Hl + 2p)(Wl + 2p)]`` buffers live at once. A custom
-autograd Function saves only its (small) inputs and recomputes each block in backward, so the
-full score map is never held, neither in forward nor in backward.
+autograd Function saves only its (small) inputs and each query's softmax log-sum-exp, and
+recomputes each block in backward (the weights then come out of one ``exp(s - lse)`` per score,
+without normalizing again), so the full score map is never held, neither in forward nor in
+backward.
 """
 
 from __future__ import annotations
@@ -175,122 +177,239 @@ def _diagonal_box(
 
 
 # --- Native kernels ------------------------------------------------------------------------
-# The eager box sum above streams the whole block through memory four times per box (two
-# separable passes of two ops each); everything else here is bandwidth-bound too. The same
-# arithmetic written as one C loop walks the query rows in order (every tap then reads its
-# source rows as one sequential stream), sums the k² taps in registers and writes each result
-# once; it also fuses the score scaling and the softmax backward. The C code is compiled on
-# first use with the system C compiler (well under a second, no torch headers), loaded
-# through ctypes and run with OpenMP on torch's thread count. Without a compiler, or with
-# PANET_ATTENTION_NATIVE=0, the eager path is used. Both paths are exact and tested.
+# Everything between the matmuls is bandwidth-bound: one pass over a block's [Q, L] buffer
+# costs about as much as a c-dimensional matmul producing it. The C loops below walk the query
+# rows in order (every tap then reads its source rows as one sequential stream), sum the k²
+# taps in registers and finish each query row while it is still in cache: the scores kernel
+# fuses the box sum with the scaling and the softmax (or, in backward, with exp(s - lse) from
+# the log-sum-exp saved by forward), and the gradient kernel fuses the box sum of dL/dA with
+# the softmax backward, so each [Q, L] buffer is written once and read about once. The C code
+# is compiled on first use with the system C compiler (well under a second, no torch headers),
+# loaded through ctypes and run with OpenMP on torch's thread count. Without a compiler, or
+# with PANET_ATTENTION_NATIVE=0, the eager path is used. Both paths are exact and tested.
 
-_NATIVE_SOURCE = r"""
-#include <omp.h>
-#include <string.h>
-#define CHUNK 512
+# Type-generic body, included once for float and once for double (REAL, NAME, ...).
+_NATIVE_KERNELS = r"""
+/* exp(x) as straight-line arithmetic, so that the loops calling it vectorize (libm's exp does
+   not without -ffast-math, which would also break the -inf scores of padded keys; floor()
+   blocks vectorization too, hence rounding by adding and subtracting 1.5 * 2^mantissa):
+   x = n ln2 + r with |r| <= ln2 / 2, exp(r) by its Taylor polynomial (degree 7 for float, 12
+   for double: below the type's rounding error), 2^n put into the exponent bits. Returns
+   exactly 0 below the smallest normal result (and for -inf); x is at most ~0 here. */
+static inline REAL NAME(exp)(REAL x) {
+    const int single = sizeof(REAL) == 4;
+    const REAL lo = single ? -87.0 : -708.0, hi = single ? 88.0 : 709.0;
+    const REAL ln2_hi = single ? 0.693359375 : 6.93147180369123816490e-01;
+    const REAL ln2_lo = single ? -2.12194440e-4 : 1.90821492927058770002e-10;
+    REAL y = x < lo ? lo : (x > hi ? hi : x);
+    const REAL round = single ? 12582912.0 : 6755399441055744.0;
+    REAL n = (y * (REAL)1.44269504088896340736 + round) - round;
+    REAL r = (y - n * ln2_hi) - n * ln2_lo;
+    REAL p = single ? (REAL)(1.0 / 5040) : (REAL)(1.0 / 479001600);
+    if (!single) {
+        p = p * r + (REAL)(1.0 / 39916800);
+        p = p * r + (REAL)(1.0 / 3628800);
+        p = p * r + (REAL)(1.0 / 362880);
+        p = p * r + (REAL)(1.0 / 40320);
+        p = p * r + (REAL)(1.0 / 5040);
+    }
+    p = p * r + (REAL)(1.0 / 720);
+    p = p * r + (REAL)(1.0 / 120);
+    p = p * r + (REAL)(1.0 / 24);
+    p = p * r + (REAL)(1.0 / 6);
+    p = p * r + (REAL)0.5;
+    p = p * r + 1;
+    p = p * r + 1;
+    union { IREAL bits; REAL value; } two_n;
+    two_n.bits = ((IREAL)n + EXP_BIAS) << MANTISSA_BITS;
+    return x < lo ? 0 : p * two_n.value;
+}
 
-/* Rows t0 <= t < t1 of the flattened [n, qd] output grid (t = i * qd + q); for every level
-   j occupying keys [ks[j], ks[j] + klen[j]) of a row, with key-grid width wk[j]:
-   raw[i, q, ks+k] = sum_{oy,ox in [-pad,pad]} src[i, q + qoff + oy*wq + ox, ks + k + oy*wk + ox],
-   source positions outside rows [0, qs) or the level's keys [0, klen) counting as zero;
-   scaled = raw * scale[i, ks+k] + bias[ks+k]. raw or scaled may be NULL. Rows are walked in
-   order so that every tap reads its source rows as one sequential stream. */
-void NAME(diag_box)(const REAL *src, REAL *raw, REAL *scaled, const REAL *scale,
-                    const REAL *bias, long qs, long qd, long row, long nlev, const long *ks,
-                    const long *klen, const long *wk, long qoff, long wq, long pad,
-                    long t0, long t1, int threads) {
-    #pragma omp parallel num_threads(threads)
-    {
-    REAL acc[CHUNK];
-    long side = 2 * pad + 1, taps = side * side;
-    const REAL *tp[taps];
-    long lo[taps], hi[taps];
-    #pragma omp for schedule(static)
-    for (long t = t0; t < t1; ++t) {
-        long i = t / qd, q = t % qd;
-        for (long j = 0; j < nlev; ++j) {
-            const REAL *level = src + ks[j];
-            long kl = klen[j];
-            for (long c0 = 0; c0 < kl; c0 += CHUNK) {
-                long c1 = c0 + CHUNK < kl ? c0 + CHUNK : kl, len = c1 - c0;
-                REAL *d = acc - c0; /* d[k] for c0 <= k < c1 */
-                long nt = 0, mid0 = c0, mid1 = c1;
-                for (long oy = -pad; oy <= pad; ++oy) {
-                    for (long ox = -pad; ox <= pad; ++ox) {
-                        long r = q + qoff + oy * wq + ox;
-                        if (r < 0 || r >= qs) continue;
-                        long sh = oy * wk[j] + ox;
-                        lo[nt] = c0 + sh < 0 ? -sh : c0;
-                        hi[nt] = c1 + sh > kl ? kl - sh : c1;
-                        tp[nt] = level + (i * qs + r) * row + sh;
-                        if (lo[nt] > mid0) mid0 = lo[nt];
-                        if (hi[nt] < mid1) mid1 = hi[nt];
-                        ++nt;
-                    }
-                }
-                if (nt == 9 && mid0 < mid1) {
-                    /* all nine taps in bounds: one fused sum, accumulator in registers */
-                    const REAL *s0 = tp[0], *s1 = tp[1], *s2 = tp[2], *s3 = tp[3], *s4 = tp[4],
-                               *s5 = tp[5], *s6 = tp[6], *s7 = tp[7], *s8 = tp[8];
-                    #pragma omp simd
-                    for (long k = mid0; k < mid1; ++k)
-                        d[k] = ((s0[k] + s1[k]) + (s2[k] + s3[k])) +
-                               ((s4[k] + s5[k]) + (s6[k] + s7[k])) + s8[k];
-                } else {
-                    mid0 = mid1 = c0;
-                }
-                /* the rest, tap by tap with clipping */
-                for (long k = c0; k < mid0; ++k) d[k] = 0;
-                for (long k = mid1; k < c1; ++k) d[k] = 0;
-                for (long u = 0; u < nt; ++u) {
-                    const REAL *s = tp[u];
-                    long e0 = lo[u], e1 = hi[u] < mid0 ? hi[u] : mid0;
-                    #pragma omp simd
-                    for (long k = e0; k < e1; ++k) d[k] += s[k];
-                    e0 = lo[u] > mid1 ? lo[u] : mid1;
-                    e1 = hi[u];
-                    #pragma omp simd
-                    for (long k = e0; k < e1; ++k) d[k] += s[k];
-                }
-                long o = t * row + ks[j] + c0;
-                if (raw) memcpy(raw + o, acc, sizeof(REAL) * len);
-                if (scaled) {
-                    const REAL *sc = scale + i * row + ks[j] + c0, *b = bias + ks[j] + c0;
-                    REAL *out = scaled + o;
-                    #pragma omp simd
-                    for (long k = 0; k < len; ++k) out[k] = acc[k] * sc[k] + b[k];
-                }
-            }
+/* The k x k diagonal box sum of one chunk [c0, c1) of level j's keys for output row
+   (i, q): d[k] = sum_{oy,ox in [-pad,pad]} src[i, q + qoff + oy*wq + ox, k + oy*wk + ox]
+   for c0 <= k < c1, with ``level`` = src + ks[j] and source positions outside rows [0, qs)
+   or the level's keys [0, kl) counting as zero. ``d`` is indexed like the keys. */
+static inline void NAME(box_chunk)(const REAL *level, REAL *d, long i, long q, long qs,
+                                   long row, long kl, long wk, long qoff, long wq, long pad,
+                                   long c0, long c1) {
+    const REAL *tp[MAX_TAPS];
+    long lo[MAX_TAPS], hi[MAX_TAPS];
+    long nt = 0, mid0 = c0, mid1 = c1;
+    for (long oy = -pad; oy <= pad; ++oy) {
+        for (long ox = -pad; ox <= pad; ++ox) {
+            long r = q + qoff + oy * wq + ox;
+            if (r < 0 || r >= qs) continue;
+            long sh = oy * wk + ox;
+            lo[nt] = c0 + sh < 0 ? -sh : c0;
+            hi[nt] = c1 + sh > kl ? kl - sh : c1;
+            tp[nt] = level + (i * qs + r) * row + sh;
+            if (lo[nt] > mid0) mid0 = lo[nt];
+            if (hi[nt] < mid1) mid1 = hi[nt];
+            ++nt;
         }
     }
+    if (nt == 9 && mid0 < mid1) {
+        /* all nine taps in bounds: one fused sum, accumulator in registers */
+        const REAL *s0 = tp[0], *s1 = tp[1], *s2 = tp[2], *s3 = tp[3], *s4 = tp[4],
+                   *s5 = tp[5], *s6 = tp[6], *s7 = tp[7], *s8 = tp[8];
+        #pragma omp simd
+        for (long k = mid0; k < mid1; ++k)
+            d[k] = ((s0[k] + s1[k]) + (s2[k] + s3[k])) + ((s4[k] + s5[k]) + (s6[k] + s7[k])) +
+                   s8[k];
+    } else {
+        mid0 = mid1 = c0;
+    }
+    /* the rest, tap by tap with clipping */
+    for (long k = c0; k < mid0; ++k) d[k] = 0;
+    for (long k = mid1; k < c1; ++k) d[k] = 0;
+    for (long u = 0; u < nt; ++u) {
+        const REAL *s = tp[u];
+        long e0 = lo[u], e1 = hi[u] < mid0 ? hi[u] : mid0;
+        #pragma omp simd
+        for (long k = e0; k < e1; ++k) d[k] += s[k];
+        e0 = lo[u] > mid1 ? lo[u] : mid1;
+        e1 = hi[u];
+        #pragma omp simd
+        for (long k = e0; k < e1; ++k) d[k] += s[k];
     }
 }
 
-/* Softmax backward fused with the score scaling, rows t0 <= t < t1 of [n, qd, row]:
-   dS = A * (dA - sum_k A dA);  part[thread, i, k] += dS * raw;  dA <- dS * scale[i, k]. */
-void NAME(softmax_grad)(const REAL *a, REAL *da, const REAL *raw, const REAL *scale,
-                        REAL *part, long n, long qd, long row, long t0, long t1, int threads) {
+/* The box sum of every level for output row t = i * qd + q into dst [row] (keys of level j at
+   [ks[j], ks[j] + klen[j]), key-grid width wk[j]). */
+static inline void NAME(box_row)(const REAL *src, REAL *dst, long t, long qs, long qd,
+                                 long row, long nlev, const long *ks, const long *klen,
+                                 const long *wk, long qoff, long wq, long pad) {
+    long i = t / qd, q = t % qd;
+    for (long j = 0; j < nlev; ++j)
+        for (long c0 = 0; c0 < klen[j]; c0 += CHUNK) {
+            long c1 = c0 + CHUNK < klen[j] ? c0 + CHUNK : klen[j];
+            NAME(box_chunk)(src + ks[j], dst + ks[j], i, q, qs, row, klen[j], wk[j],
+                            qoff, wq, pad, c0, c1);
+        }
+}
+
+/* Plain box sum (the paste): out [n, qd, row] from src [n, qs, row]. */
+void NAME(diag_box)(const REAL *src, REAL *out, long qs, long qd, long row, long nlev,
+                    const long *ks, const long *klen, const long *wk, long qoff, long wq,
+                    long pad, long n, int threads) {
+    #pragma omp parallel for schedule(static) num_threads(threads)
+    for (long t = 0; t < n * qd; ++t)
+        NAME(box_row)(src, out + t * row, t, qs, qd, row, nlev, ks, klen, wk, qoff, wq, pad);
+}
+
+/* Attention weights of rows [n, qd] from pixel scores src [n, qs, row]: raw = box sum (kept
+   when ``raw`` is not NULL), s = raw * scale[i] + bias, and either (normalize) the softmax of
+   s over the row, its log-sum-exp stored in lse[t], or exp(s - lse[t]) with lse given.
+   Padded query columns (q % wq outside [pad, wq - pad)) get all-zero weights. */
+void NAME(weights)(const REAL *src, REAL *raw, REAL *weights, const REAL *scale,
+                   const REAL *bias, REAL *lse, int normalize, long qs, long qd, long row,
+                   long nlev, const long *ks, const long *klen, const long *wk, long qoff,
+                   long wq, long pad, long n, int threads) {
+    #pragma omp parallel num_threads(threads)
+    {
+    REAL *own = raw ? NULL : (REAL *)malloc(sizeof(REAL) * row);
+    #pragma omp for schedule(static)
+    for (long t = 0; t < n * qd; ++t) {
+        long i = t / qd, col = (t % qd) % wq;
+        int padded = col < pad || col >= wq - pad;
+        REAL *w = weights + t * row;
+        if (padded) {
+            memset(w, 0, sizeof(REAL) * row);
+            if (normalize) lse[t] = 0;
+            if (!raw) continue; /* raw must still be finite there: dS = 0 * raw */
+        }
+        /* the box sum goes to this row of raw, or to a private row that stays in cache */
+        REAL *x = raw ? raw + t * row : own;
+        NAME(box_row)(src, x, t, qs, qd, row, nlev, ks, klen, wk, qoff, wq, pad);
+        if (padded) continue;
+        const REAL *sc = scale + i * row;
+        if (!normalize) {
+            REAL l = lse[t];
+            #pragma omp simd
+            for (long k = 0; k < row; ++k) w[k] = NAME(exp)(x[k] * sc[k] + bias[k] - l);
+            continue;
+        }
+        REAL m = -INFINITY, sum = 0;
+        #pragma omp simd reduction(max:m)
+        for (long k = 0; k < row; ++k) {
+            w[k] = x[k] * sc[k] + bias[k];
+            m = w[k] > m ? w[k] : m;
+        }
+        #pragma omp simd reduction(+:sum)
+        for (long k = 0; k < row; ++k) {
+            w[k] = NAME(exp)(w[k] - m);
+            sum += w[k];
+        }
+        REAL inv = 1 / sum;
+        #pragma omp simd
+        for (long k = 0; k < row; ++k) w[k] *= inv;
+        lse[t] = m + log(sum);
+    }
+    free(own);
+    }
+}
+
+/* Gradient of the raw scores of rows [n, qd]: dA = box sum of src = dL/d(pasted) [n, qs, row],
+   then the softmax backward dS = A * (dA - sum_k A dA), written as out = dS * scale[i] (the
+   gradient of the raw scores); part[thread, i, k] += dS * raw (the gradient of the scale). */
+void NAME(weights_grad)(const REAL *src, const REAL *a, const REAL *raw, const REAL *scale,
+                        REAL *out, REAL *part, long qs, long qd, long row, long nlev,
+                        const long *ks, const long *klen, const long *wk, long qoff, long wq,
+                        long pad, long n, int threads) {
     #pragma omp parallel num_threads(threads)
     {
     REAL *mine = part + (long)omp_get_thread_num() * n * row;
     #pragma omp for schedule(static)
-    for (long t = t0; t < t1; ++t) {
+    for (long t = 0; t < n * qd; ++t) {
         long i = t / qd;
+        REAL *d = out + t * row, *pr = mine + i * row;
         const REAL *ar = a + t * row, *rr = raw + t * row, *sc = scale + i * row;
-        REAL *dr = da + t * row, *pr = mine + i * row;
+        NAME(box_row)(src, d, t, qs, qd, row, nlev, ks, klen, wk, qoff, wq, pad);
         REAL dot = 0;
         #pragma omp simd reduction(+:dot)
-        for (long k = 0; k < row; ++k) dot += ar[k] * dr[k];
+        for (long k = 0; k < row; ++k) dot += ar[k] * d[k];
         #pragma omp simd
         for (long k = 0; k < row; ++k) {
-            REAL ds = ar[k] * (dr[k] - dot);
+            REAL ds = ar[k] * (d[k] - dot);
             pr[k] += ds * rr[k];
-            dr[k] = ds * sc[k];
+            d[k] = ds * sc[k];
         }
     }
     }
 }
 """
+
+_NATIVE_MAIN = r"""
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#define CHUNK 512
+#define MAX_TAPS 121 /* patches up to 11 x 11 (NATIVE_MAX_PATCH); larger use the eager path */
+
+#define REAL float
+#define IREAL int32_t
+#define EXP_BIAS 127
+#define MANTISSA_BITS 23
+#define NAME(x) x##_f32
+#include "kernels.h"
+#undef REAL
+#undef IREAL
+#undef EXP_BIAS
+#undef MANTISSA_BITS
+#undef NAME
+
+#define REAL double
+#define IREAL int64_t
+#define EXP_BIAS 1023
+#define MANTISSA_BITS 52
+#define NAME(x) x##_f64
+#include "kernels.h"
+"""
+
+#: Largest patch the native kernels handle (their tap arrays have room for 11 x 11 taps).
+NATIVE_MAX_PATCH = 11
 
 _native_state: dict[str, object] = {}
 
@@ -315,35 +434,32 @@ def _native_library():
 
 
 def _compile_native():
-    """Compile ``_NATIVE_SOURCE`` for float and double into a shared library and load it."""
+    """Compile the kernels for float and double into a shared library and load it."""
     compiler = os.environ.get("CC", "cc")
     if shutil.which(compiler) is None:
         raise OSError(f"no C compiler {compiler!r} on PATH")
-    variants = [
-        _NATIVE_SOURCE.replace("REAL", real)
-        .replace("NAME(diag_box)", f"diag_box_{tag}")
-        .replace("NAME(softmax_grad)", f"softmax_grad_{tag}")
-        for real, tag in (("float", "f32"), ("double", "f64"))
-    ]
-    code = variants[0] + variants[1].split("#define CHUNK 512", 1)[1]
     with tempfile.TemporaryDirectory(prefix="panet_attention_") as folder:
         source = os.path.join(folder, "attention_kernels.c")
         library = os.path.join(folder, "attention_kernels.so")
-        with open(source, "w") as handle:
-            handle.write(code)
+        for name, text in (
+            (source, _NATIVE_MAIN),
+            (os.path.join(folder, "kernels.h"), _NATIVE_KERNELS),
+        ):
+            with open(name, "w") as handle:
+                handle.write(text)
         # -fopenmp links libgomp.so.1 by soname: the copy torch already loaded, so the
         # kernels share torch's thread pool instead of competing with it
         command = [compiler, "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared"]
         subprocess.run(
-            [*command, source, "-o", library], check=True, capture_output=True, timeout=120
+            [*command, source, "-o", library, "-lm"], check=True, capture_output=True, timeout=120
         )
         lib = ctypes.CDLL(library)  # stays mapped after the folder is removed
-    c_long, ptr = ctypes.c_long, ctypes.c_void_p
+    c_long, ptr, c_int = ctypes.c_long, ctypes.c_void_p, ctypes.c_int
+    geometry = [c_long] * 2 + [ptr] * 3 + [c_long] * 4 + [c_int]  # row, nlev, ..., threads
     for tag in ("f32", "f64"):
-        getattr(lib, f"diag_box_{tag}").argtypes = (
-            [ptr] * 5 + [c_long] * 4 + [ptr] * 3 + [c_long] * 5 + [ctypes.c_int]
-        )
-        getattr(lib, f"softmax_grad_{tag}").argtypes = [ptr] * 5 + [c_long] * 5 + [ctypes.c_int]
+        getattr(lib, f"diag_box_{tag}").argtypes = [ptr] * 2 + [c_long] * 2 + geometry
+        getattr(lib, f"weights_{tag}").argtypes = [ptr] * 6 + [c_int] + [c_long] * 2 + geometry
+        getattr(lib, f"weights_grad_{tag}").argtypes = [ptr] * 6 + [c_long] * 2 + geometry
     return lib
 
 
@@ -355,40 +471,61 @@ def _ptr(tensor: Tensor | None) -> int | None:
     return None if tensor is None else tensor.data_ptr()
 
 
-def _native_box(
-    lib,
-    src: Tensor,
-    raw: Tensor | None,
-    geo: _Geometry,
-    row_offset: int,
-    scaled: Tensor | None = None,
-    scale: Tensor | None = None,
-    bias: Tensor | None = None,
-) -> None:
-    """Native ``_diagonal_box`` (exact at every position, zero outside ``src``), optionally
-    also writing ``raw * scale + bias``; all tensors contiguous [n, rows, L_total]."""
-    n, qs, row = src.shape
-    qd = (raw if raw is not None else scaled).shape[1]
-    box = getattr(lib, f"diag_box_{_tag(src)}")
+def _geometry_args(geo: _Geometry, n: int, row_offset: int) -> tuple:
+    """The trailing (row, nlev, ks, klen, wk, qoff, wq, pad, n, threads) kernel arguments."""
     spans = geo.key_spans()
     levels = [(ctypes.c_long * len(spans))(*column) for column in zip(*spans, strict=True)]
-    pointers = (_ptr(src), _ptr(raw), _ptr(scaled), _ptr(scale), _ptr(bias))
-    shape = (qs, qd, row, len(spans), *levels)
-    offsets = (row_offset * geo.padded_width, geo.padded_width, geo.pad)
-    box(*pointers, *shape, *offsets, 0, n * qd, torch.get_num_threads())
+    return (
+        geo.total_keys,
+        len(spans),
+        *levels,
+        row_offset * geo.padded_width,
+        geo.padded_width,
+        geo.pad,
+        n,
+        torch.get_num_threads(),
+    )
 
 
-def _native_softmax_grad(
-    lib, weights: Tensor, d_weights: Tensor, raw: Tensor, scale: Tensor
+def _native_box(lib, src: Tensor, out: Tensor, geo: _Geometry, row_offset: int) -> None:
+    """Native ``_diagonal_box`` (exact at every position, zero outside ``src``); contiguous
+    ``src`` [n, Qs, L_total] and ``out`` [n, Qd, L_total]."""
+    n, qs, _ = src.shape
+    box = getattr(lib, f"diag_box_{_tag(src)}")
+    box(_ptr(src), _ptr(out), qs, out.shape[1], *_geometry_args(geo, n, row_offset))
+
+
+def _native_weights(
+    lib,
+    pixel: Tensor,
+    raw: Tensor | None,
+    weights: Tensor,
+    scale: Tensor,
+    bias: Tensor,
+    lse: Tensor,
+    normalize: bool,
+    geo: _Geometry,
+) -> None:
+    """Native box sum + scaling + softmax of a block (see ``_block_weights``): fills
+    ``weights`` (and ``raw`` unless None) [n, Q, L]; with ``normalize`` the softmax is
+    computed and its log-sum-exp written to ``lse`` [n, Q], else ``exp(s - lse)`` is used."""
+    n, qs, _ = pixel.shape
+    kernel = getattr(lib, f"weights_{_tag(pixel)}")
+    pointers = (_ptr(pixel), _ptr(raw), _ptr(weights), _ptr(scale), _ptr(bias), _ptr(lse))
+    kernel(*pointers, int(normalize), qs, weights.shape[1], *_geometry_args(geo, n, geo.pad))
+
+
+def _native_weights_grad(
+    lib, d_pasted: Tensor, weights: Tensor, raw: Tensor, scale: Tensor, out: Tensor, geo
 ) -> Tensor:
-    """In place ``d_weights <- (softmax backward of d_weights) * scale``; returns the gradient
-    of ``scale`` [n, L] (sum over queries of dS * raw). Contiguous [n, Q, L] inputs."""
-    n, qd, row = weights.shape
+    """Native box sum of ``d_pasted`` (dL/dA) fused with the softmax backward: writes dL/d raw
+    scores into ``out`` [n, Q, L] and returns the gradient of ``scale`` [n, L]."""
+    n, qs, row = d_pasted.shape
     threads = torch.get_num_threads()
     parts = scale.new_zeros(threads, n, row)
-    kernel = getattr(lib, f"softmax_grad_{_tag(scale)}")
-    pointers = (_ptr(weights), _ptr(d_weights), _ptr(raw), _ptr(scale), _ptr(parts))
-    kernel(*pointers, n, qd, row, 0, n * qd, threads)
+    kernel = getattr(lib, f"weights_grad_{_tag(scale)}")
+    pointers = (_ptr(d_pasted), _ptr(weights), _ptr(raw), _ptr(scale), _ptr(out), _ptr(parts))
+    kernel(*pointers, qs, out.shape[1], *_geometry_args(geo, n, geo.pad))
     return parts.sum(dim=0)
 
 
@@ -418,6 +555,14 @@ class _Workspace:
         return self.buffers[index][: images * shape[1] * shape[2]].view(shape)
 
 
+def _zero_padded_queries(weights: Tensor, geo: _Geometry) -> None:
+    """Zero the weights of padded query columns [n, rows * Wq, L] (they paste nothing)."""
+    if geo.pad:
+        grid = weights.view(weights.shape[0], -1, geo.padded_width, weights.shape[2])
+        grid[:, :, : geo.pad].zero_()
+        grid[:, :, geo.pad + geo.width :].zero_()
+
+
 def _block_weights(
     query_rows: Tensor,
     keys: Tensor,
@@ -427,6 +572,8 @@ def _block_weights(
     rows: int,
     work: _Workspace,
     lib,
+    lse: Tensor | None = None,
+    lse_known: bool = False,
     keep_raw: bool = True,
 ) -> tuple[Tensor | None, Tensor]:
     """Raw box-summed scores ``Y`` and attention weights ``A`` of one block, both
@@ -434,25 +581,28 @@ def _block_weights(
 
     ``query_rows`` [n, c, (rows + 2p) * Wq] (the block's rows plus halo), ``keys`` [n, c, L],
     ``scale`` [n, L] (softmax scale / key norm, zero at padded keys), ``bias`` [L]. Uses
-    workspace slots 0 (pixel scores, then weights), 1 (scratch), 2 (raw) and 3 (scores);
-    without ``keep_raw`` the native path skips writing ``Y`` (returned as None).
+    workspace slots 0 (pixel scores), 1 (scratch), 2 (raw) and 3 (weights).
+
+    Native path only: ``lse`` [n, rows * Wq] (contiguous) receives each query's softmax
+    log-sum-exp, or, with ``lse_known``, provides it (saved by forward), which turns the
+    softmax into one ``exp(s - lse)`` per score; without ``keep_raw`` ``Y`` is not written
+    (returned as None).
     """
     n, halo_rows = query_rows.shape[0], rows + 2 * geo.pad
     pixel = torch.bmm(query_rows.transpose(1, 2), keys, out=work.get(0, n, halo_rows))
-    raw, scores = work.get(2, n, rows), work.get(3, n, rows)
+    raw, weights = work.get(2, n, rows), work.get(3, n, rows)
     if lib is None:
         _diagonal_box(pixel, raw, work.get(1, n, rows), geo, geo.pad)
-        torch.addcmul(bias, raw, scale.unsqueeze(1), out=scores)
+        scores = torch.addcmul(bias, raw, scale.unsqueeze(1), out=work.get(1, n, rows))
+        torch.ops.aten._softmax.out(scores, -1, False, out=weights)
+        _zero_padded_queries(weights, geo)
     else:
         raw = raw if keep_raw else None
-        _native_box(lib, pixel, raw, geo, geo.pad, scores, scale.contiguous(), bias)
-    weights = torch.ops.aten._softmax.out(scores, -1, False, out=work.get(0, n, rows))
+        normalize = not lse_known or geo.hard
+        _native_weights(lib, pixel, raw, weights, scale.contiguous(), bias, lse, normalize, geo)
     if geo.hard:
         weights.copy_(weights == weights.amax(dim=-1, keepdim=True))
-    grid = weights.view(n, rows, geo.padded_width, -1)
-    if geo.pad:
-        grid[:, :, : geo.pad].zero_()
-        grid[:, :, geo.pad + geo.width :].zero_()
+        _zero_padded_queries(weights, geo)
     return raw, weights
 
 
@@ -478,7 +628,9 @@ class _FastPyramidAttention(torch.autograd.Function):
 
     Inputs: padded query ``[B, c, (H+2p) * (W+2p)]``, concatenated padded keys ``[B, c, L]``,
     values ``[B, C, L]`` and score scales ``[B, L]``. Output: the pasted values on the padded
-    query grid, ``[B, (H+2p) * (W+2p), C]`` (not yet divided by 4 nor cropped).
+    query grid, ``[B, (H+2p) * (W+2p), C]`` (not yet divided by 4 nor cropped). On the native
+    path forward also keeps each query's softmax log-sum-exp (``[B, H * (W+2p)]``, tiny), so
+    that backward gets the weights without normalizing them again.
     """
 
     @staticmethod
@@ -488,6 +640,8 @@ class _FastPyramidAttention(torch.autograd.Function):
         bias = _key_bias(geo, query)
         values_t = values.transpose(1, 2)  # [B, L, C]
         out = query.new_zeros(batch, geo.padded_height * wq, values.shape[1])
+        # blocks hold either whole images or rows of one image, so lse slices are contiguous
+        lse = query.new_empty(batch, geo.height * wq) if native else None
         work = _Workspace(query, geo, 4)
         for images, r0, rows in _blocks(geo, batch):
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
@@ -501,11 +655,12 @@ class _FastPyramidAttention(torch.autograd.Function):
                 rows,
                 work,
                 lib,
+                lse=None if lse is None else lse[images, r0 * wq : (r0 + rows) * wq],
                 keep_raw=False,
             )
             pasted = _paste(weights, work.get(2, n, halo_rows), work.get(1, n, halo_rows), geo, lib)
             out[images, halo].baddbmm_(pasted, values_t[images])
-        ctx.geo, ctx.native = geo, native
+        ctx.geo, ctx.native, ctx.lse = geo, native, lse
         ctx.save_for_backward(query, keys, values, scale)
         return out
 
@@ -524,23 +679,35 @@ class _FastPyramidAttention(torch.autograd.Function):
         d_scale = torch.zeros_like(scale) if need_scores else None
         d_values = torch.zeros_like(values) if need_v else None
         work = _Workspace(query, geo, 5)
-        # slots: 0 weights (then d_pixel), 1 scratch, 2 raw, 3 pasted / d_pasted, 4 d_weights
+        # slots: 0 pixel scores, then pasted, d_pasted, d_pixel in turn; 1 scratch; 2 raw;
+        # 3 weights; 4 d_weights
         for images, r0, rows in _blocks(geo, batch):
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
             query_rows, grad_rows = query[images, :, halo], grad_out[images, halo]
+            lse = None if lib is None else ctx.lse[images, r0 * wq : (r0 + rows) * wq]
             raw, weights = _block_weights(
-                query_rows, keys[images], scale[images], bias, geo, rows, work, lib
+                query_rows,
+                keys[images],
+                scale[images],
+                bias,
+                geo,
+                rows,
+                work,
+                lib,
+                lse=lse,
+                lse_known=True,
+                keep_raw=need_scores,
             )
             if need_v:
                 pasted = _paste(
-                    weights, work.get(3, n, halo_rows), work.get(1, n, halo_rows), geo, lib
+                    weights, work.get(0, n, halo_rows), work.get(1, n, halo_rows), geo, lib
                 )
                 d_values[images].baddbmm_(grad_rows.transpose(1, 2), pasted)
             if not need_scores:
                 continue
             # d loss / d weights: box sum of <grad_out[p], θ[j]> along the diagonal
-            d_pasted = torch.bmm(grad_rows, values[images], out=work.get(3, n, halo_rows))
+            d_pasted = torch.bmm(grad_rows, values[images], out=work.get(0, n, halo_rows))
             d_weights = work.get(4, n, rows)
             if lib is None:
                 _diagonal_box(d_pasted, d_weights, work.get(1, n, rows), geo, geo.pad)
@@ -550,9 +717,8 @@ class _FastPyramidAttention(torch.autograd.Function):
                 d_scale[images] += raw.mul_(d_weights).sum(dim=1)
                 d_weights.mul_(scale[images].unsqueeze(1))
             else:
-                _native_box(lib, d_pasted, d_weights, geo, geo.pad)
-                d_scale[images] += _native_softmax_grad(
-                    lib, weights, d_weights, raw, scale[images].contiguous()
+                d_scale[images] += _native_weights_grad(
+                    lib, d_pasted, weights, raw, scale[images].contiguous(), d_weights, geo
                 )
             # d_weights now holds d loss / d raw scores
             d_pixel = _paste(
@@ -576,15 +742,20 @@ def _inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
     return norms.clamp_min(KEY_NORM_EPS).reciprocal()[:, 0]
 
 
-def _use_native(native: bool | None, like: Tensor) -> bool:
+def _use_native(native: bool | None, like: Tensor, patch_size: int) -> bool:
     """Resolve the ``native`` option of ``fast_attention`` for tensors like ``like``."""
     supported = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
     if native is None:
-        return supported and _native_library() is not None
+        return supported and patch_size <= NATIVE_MAX_PATCH and _native_library() is not None
     if native and not supported:
         raise ValueError(
             f"native kernels need float32/float64 CPU tensors, got {like.dtype} on "
             f"{like.device}; pass native=False or None"
+        )
+    if native and patch_size > NATIVE_MAX_PATCH:
+        raise ValueError(
+            f"native kernels handle patches up to {NATIVE_MAX_PATCH}, got {patch_size}; "
+            "pass native=False or None"
         )
     if native and _native_library() is None:
         raise RuntimeError("native kernels could not be compiled; pass native=False or None")
@@ -657,7 +828,7 @@ def fast_attention(
         torch.cat([_pad_flat(value, pad) for value in values], dim=2).contiguous(),
         scale.contiguous(),
         geo,
-        _use_native(native, query),
+        _use_native(native, query, patch_size),
     )
     grid = pasted.view(batch, height + 2 * pad, width + 2 * pad, -1)
     grid = grid[:, pad : pad + height, pad : pad + width].permute(0, 3, 1, 2)

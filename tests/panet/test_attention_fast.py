@@ -184,3 +184,22 @@ def test_bad_inputs_raise_clear_errors():
             hard=False,
             native=True,
         )
+
+
+@pytest.mark.parametrize("native", PATHS)
+@pytest.mark.parametrize(("gain", "k"), [(40.0, 3), (1.0, 5)], ids=["peaked-k3", "k5"])
+def test_peaked_softmax_and_larger_patches(native, gain, k):
+    """Scores spanning hundreds (most weights underflow to zero, exercising the kernels' own
+    exp and the saved log-sum-exp) and a 5 x 5 patch (25 taps, the clipped box-sum path)."""
+    query, keys, values = random_inputs(2, 8, 4, 9, 10, 3, seed=7)
+    with torch.no_grad():
+        query.mul_(gain)
+    options = dict(patch_size=k, softmax_scale=10.0, hard=False)
+    ref_out, ref_grads = run(faithful_attention, query, keys, values, **options)
+    out, grads = run(
+        fast_attention, query, keys, values, native=native, block_elements=3000, **options
+    )
+    assert torch.isfinite(out).all()
+    assert rel(out, ref_out) <= 1e-5
+    for got, want in zip(grads, ref_grads, strict=True):
+        assert rel(got, want) <= 1e-4
