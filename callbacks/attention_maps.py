@@ -108,7 +108,7 @@ class AttentionMapLogger(Callback):
         output_dir: folder of the PNG files; default
             ``{trainer.default_root_dir}/images/attention``.
         network_attr: attribute of the LightningModule holding the network (with
-            ``pixel_range``; see CONTRACTS.md).
+            ``pixel_range``, the range its pixels live in: 1 or 255).
     """
 
     def __init__(

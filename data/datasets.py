@@ -38,10 +38,10 @@ from data.sources import ImageFiles, PairedFolders
 from data.transforms import (
     N_DIHEDRAL,
     crop,
-    dihedral,
     random_aligned_box,
 )
 from panet.color import rgb_to_y
+from panet.ensemble import dihedral_variant
 
 Colour = Literal["rgb", "y"]
 COLOURS: tuple[str, ...] = ("rgb", "y")
@@ -276,7 +276,7 @@ class EvalImages(Dataset):
 
 def _prepare(patch: torch.Tensor, k: int, colour: Colour) -> torch.Tensor:
     """Training patch: dihedral transform k, then the colour conversion (grey -> RGB)."""
-    return to_colour(dihedral(patch, k), colour, grey_to_rgb=True).contiguous()
+    return to_colour(dihedral_variant(patch, k), colour, grey_to_rgb=True).contiguous()
 
 
 def _check_pair(lq: torch.Tensor, gt: torch.Tensor, scale: int, paths: tuple) -> torch.Tensor:

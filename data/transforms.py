@@ -1,4 +1,5 @@
-"""Geometric transforms on image tensors: crops and the 8 dihedral transforms.
+"""Geometric transforms on image tensors: crops (the 8 dihedral transforms are
+`panet.ensemble.dihedral_variant`, shared with the x8 self-ensemble).
 
 All functions take tensors [..., C, H, W] (any dtype and range; values are only moved, never
 changed) and index rows and columns from the top-left corner.
@@ -8,20 +9,8 @@ from __future__ import annotations
 
 import torch
 
+#: Number of flips/rotations of the square (`panet.ensemble.dihedral_variant` indices).
 N_DIHEDRAL = 8
-
-
-def dihedral(img: torch.Tensor, k: int) -> torch.Tensor:
-    """One of the 8 symmetries of the square (the training flips/rotations).
-
-    `k % 4` quarter turns counter-clockwise in the (H, W) plane, then a horizontal flip when
-    k >= 4. k = 0 is the identity. Shape [..., C, H, W] -> [..., C, H, W] (H and W swap for odd
-    numbers of quarter turns).
-    """
-    if not 0 <= k < N_DIHEDRAL:
-        raise ValueError(f"dihedral transform index must be in 0..7, got {k}")
-    out = torch.rot90(img, k % 4, dims=(-2, -1))
-    return out.flip(-1) if k >= 4 else out
 
 
 def crop(img: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:

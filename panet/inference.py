@@ -1,7 +1,7 @@
 """Evaluation-time inference: range conversion, whole image / chop / tiles, ×8 self-ensemble.
 
 ``restore`` is the one place where a batch on the project's 0–255 scale enters a network and
-comes back (CONTRACTS: ``net_in = lq * pixel_range / 255``); evaluation and the restore command
+comes back (``net_in = lq * net.pixel_range / 255``); evaluation and the restore command
 both go through it. How each mode maps to published numbers:
 
 * ``mode="chop"``: the authors' evaluation (``forward_chop``); use it to reproduce the paper's

@@ -60,7 +60,10 @@ class RestorationModule(pl.LightningModule):
         super().__init__()
         for attribute in ("pixel_range", "scale", "arch", "arch_args"):
             if not hasattr(net, attribute):
-                raise ValueError(f"{type(net).__name__} lacks `{attribute}` (see CONTRACTS)")
+                raise ValueError(
+                    f"{type(net).__name__} lacks `{attribute}`: networks must expose "
+                    "pixel_range, scale, arch and arch_args (see panet/networks.py)"
+                )
         self.net = net
         self.loss = loss
         self.optimizer_factory = optimizer

@@ -15,8 +15,8 @@ from data.degradations import JPEG, BicubicDown, GaussianNoise
 from data.io import read_image
 from data.seeding import eval_generator
 from data.sources import ImageFolder, PairedFolders
-from data.transforms import dihedral
 from panet.color import rgb_to_y
+from panet.ensemble import dihedral_variant
 
 
 def _write(path: Path, h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -36,11 +36,11 @@ def folder(tmp_path: Path) -> ImageFolder:
 
 def test_dihedral_gives_8_distinct_invertible_transforms() -> None:
     x = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 3, 4)
-    outs = [dihedral(x, k) for k in range(8)]
+    outs = [dihedral_variant(x, k) for k in range(8)]
     assert torch.equal(outs[0], x)
     assert len({tuple(o.shape) + tuple(o.flatten().tolist()) for o in outs}) == 8
     with pytest.raises(ValueError, match="0..7"):
-        dihedral(x, 8)
+        dihedral_variant(x, 8)
 
 
 @pytest.mark.parametrize("scale", [1, 2, 3, 4])
@@ -80,7 +80,7 @@ def test_train_patches_use_all_transforms(tmp_path: Path) -> None:
     seen = set()
     for index in range(60):
         gt = data[index]["gt"]
-        seen.update(k for k in range(8) if torch.equal(gt, dihedral(image, k)))
+        seen.update(k for k in range(8) if torch.equal(gt, dihedral_variant(image, k)))
     assert seen == set(range(8))
 
 
