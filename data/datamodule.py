@@ -65,6 +65,9 @@ class RestorationDataModule(pl.LightningDataModule):
         seed: base seed of the training samples.
         colour: "rgb" or "y" (Y channel rounded to uint8, the CAR protocol).
         embedded_crop: crop side (GT pixels) of the "embedded" validation/test set.
+        cache_train_images: keep a training folder's decoded images in memory (uint8, in each
+            worker process) instead of decoding a file for every sample; the embedded
+            photographs are always kept.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class RestorationDataModule(pl.LightningDataModule):
         seed: int = 0,
         colour: Colour = "rgb",
         embedded_crop: int = 128,
+        cache_train_images: bool = False,
     ) -> None:
         super().__init__()
         check_colour(colour)
@@ -120,6 +124,7 @@ class RestorationDataModule(pl.LightningDataModule):
         self.seed = seed
         self.colour = colour
         self.embedded_crop = embedded_crop
+        self.cache_train_images = cache_train_images
         self._embedded: dict[str, ImageFiles] = {}  # "train" / "held_out" -> cached images
         self.train_set: TrainPatches | None = None
         self.val_datasets: tuple[EvalImages, ...] = ()
@@ -168,7 +173,7 @@ class RestorationDataModule(pl.LightningDataModule):
             return PairedFolders(self.train_lq_source, self.train_source)
         if self.train_source == EMBEDDED_NAME:
             return self._embedded_images("train")
-        return ImageFolder(self.train_source)
+        return ImageFolder(self.train_source, cache=self.cache_train_images)
 
     def _embedded_images(self, part: str) -> ImageFiles:
         if part not in self._embedded:

@@ -71,6 +71,12 @@ def test_batches_do_not_depend_on_workers_and_epochs_differ(train_folder: Path) 
     assert not _same(serial, _epoch(_module(train_folder, num_workers=0, seed=8)))
 
 
+def test_caching_training_images_does_not_change_batches(train_folder: Path) -> None:
+    cached = _module(train_folder, cache_train_images=True)
+    assert _same(_epoch(_module(train_folder)), _epoch(cached))
+    assert cached.train_set.source.cache
+
+
 class _Recorder(pl.LightningModule):
     """Records the GT sums of the training batches it sees, per epoch."""
 

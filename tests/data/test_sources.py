@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from data.sources import (
@@ -75,7 +76,17 @@ def test_embedded_default_is_cached_natural_colour_photos() -> None:
     assert len(source) >= 5
     first = source.load(0)
     assert first.shape[0] == 3 and min(first.shape[1:]) >= 256
-    assert source.load(0) is first  # decoded once, kept in memory
+    assert torch.equal(source.load(0), first) and source.cache  # decoded once, kept in memory
+
+
+def test_cached_folder_decodes_each_file_once_and_keeps_uint8(tmp_path: Path) -> None:
+    _save(tmp_path / "imgs" / "a.png", value=200)
+    folder = ImageFolder(tmp_path / "imgs", cache=True)
+    first = folder.load(0)
+    (tmp_path / "imgs" / "a.png").unlink()  # a second decode would now fail
+    again = folder.load(0)
+    assert again.dtype == torch.float32 and torch.equal(again, first)
+    assert again.unique().tolist() == [200]
 
 
 def test_embedded_train_and_held_out_parts_are_disjoint() -> None:
