@@ -74,6 +74,9 @@ class RestorationModule(pl.LightningModule):
         self.input_baseline: nn.Module | None = Bicubic(net.scale) if net.scale > 1 else None
         self.set_names: dict[str, tuple[str, ...]] = {}
         self.scores = nn.ModuleDict()
+        # The degraded input's score per (set, image name): evaluation inputs are deterministic,
+        # so it is computed at the first validation only, not at every one.
+        self._input_scores: dict[tuple[str, str], dict[str, float]] = {}
 
     # ---------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -136,17 +139,26 @@ class RestorationModule(pl.LightningModule):
         returns the restored batch (0–255, not quantized)."""
         lq, gt = batch["lq"], batch["gt"]
         pred = self.restore(self.net, lq)
-        baseline = lq if self.input_baseline is None else self.input_baseline(lq)
-        metrics = self.scores[self._metric_key(stage, self._set_name(stage, dataloader_idx))]
+        set_name = self._set_name(stage, dataloader_idx)
+        metrics = self.scores[self._metric_key(stage, set_name)]
         for i in range(gt.shape[0]):
             out = self.protocol.score(pred[i], gt[i])
-            inp = self.protocol.score(baseline[i], gt[i])
+            inp = self._input_score(set_name, batch["name"][i], lq[i], gt[i])
             metrics["psnr"].update(out["psnr"])
             metrics["ssim"].update(out["ssim"])
             metrics["psnr_input"].update(inp["psnr"])
             metrics["ssim_input"].update(inp["ssim"])
             metrics["n_images"].update(1.0)
         return pred
+
+    def _input_score(self, set_name: str, name: str, lq: Tensor, gt: Tensor) -> dict[str, float]:
+        """Score of the degraded input ``lq`` [C, h, w] (bicubic-upscaled for SR) against
+        ``gt`` [C, H, W], both 0–255; memoized per (set, image name)."""
+        key = (set_name, name)
+        if key not in self._input_scores:
+            baseline = lq if self.input_baseline is None else self.input_baseline(lq[None])[0]
+            self._input_scores[key] = self.protocol.score(baseline, gt)
+        return self._input_scores[key]
 
     def _set_name(self, stage: str, dataloader_idx: int) -> str:
         names = self.set_names.get(stage, ())
