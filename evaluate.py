@@ -79,32 +79,25 @@ def score_sets(
 
     from data.io import write_png
     from panet.protocols import quantize
+    from panet.scoring import SCORE_KEYS, ImageScorer
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("test")
     restore = instantiate(cfg.inference)
-    protocol = instantiate(cfg.task.protocol)
-    input_baseline = None
-    if net.scale > 1:
-        from panet.baselines import Bicubic
-
-        input_baseline = Bicubic(int(net.scale))
+    scorer = ImageScorer(instantiate(cfg.task.protocol), int(net.scale))
     metrics: dict[str, float] = {}
     names = list(datamodule.test_set_names)
     for set_name, loader in zip(names, datamodule.test_dataloader(), strict=True):
-        sums = {"psnr": 0.0, "ssim": 0.0, "psnr_input": 0.0, "ssim_input": 0.0}
+        sums = dict.fromkeys(SCORE_KEYS, 0.0)
         count = 0
         for batch in track(loader, description=f"{set_name:>12}", total=len(loader)):
             lq, gt = batch["lq"], batch["gt"]
             with torch.no_grad():
                 pred = restore(net, lq)
-                baseline = lq if input_baseline is None else input_baseline(lq)
             for i in range(gt.shape[0]):
-                out, inp = protocol.score(pred[i], gt[i]), protocol.score(baseline[i], gt[i])
-                sums["psnr"] += out["psnr"]
-                sums["ssim"] += out["ssim"]
-                sums["psnr_input"] += inp["psnr"]
-                sums["ssim_input"] += inp["ssim"]
+                scores = scorer(set_name, batch["name"][i], pred[i], lq[i], gt[i])
+                for key, value in scores.items():
+                    sums[key] += value
                 count += 1
                 if cfg.save_images:
                     image = quantize(pred[i]).float()

@@ -21,15 +21,14 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, SumMetric
 
-from panet.baselines import Bicubic
 from panet.protocols import Protocol
+from panet.scoring import SCORE_KEYS, ImageScorer
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 Restore = Callable[[nn.Module, Tensor], Tensor]
 
 #: Per-image quantities averaged per set.
-MEAN_KEYS: tuple[str, ...] = ("psnr", "ssim", "psnr_input", "ssim_input")
 STAGES: tuple[str, ...] = ("val", "test")
 
 
@@ -70,13 +69,9 @@ class RestorationModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.protocol = protocol
         self.restore = restore
-        # Upscales the LR input so that SR inputs can be scored like the "Bicubic" rows.
-        self.input_baseline: nn.Module | None = Bicubic(net.scale) if net.scale > 1 else None
         self.set_names: dict[str, tuple[str, ...]] = {}
         self.scores = nn.ModuleDict()
-        # The degraded input's score per (set, image name): evaluation inputs are deterministic,
-        # so it is computed at the first validation only, not at every one.
-        self._input_scores: dict[tuple[str, str], dict[str, float]] = {}
+        self.image_scorer = ImageScorer(protocol, int(net.scale))
 
     # ---------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -88,7 +83,7 @@ class RestorationModule(pl.LightningModule):
             for name in names:
                 key = self._metric_key(prefix, name)
                 if key not in self.scores:
-                    metrics = {k: MeanMetric(nan_strategy="error") for k in MEAN_KEYS}
+                    metrics = {k: MeanMetric(nan_strategy="error") for k in SCORE_KEYS}
                     metrics["n_images"] = SumMetric()
                     self.scores[key] = nn.ModuleDict(metrics)
 
@@ -142,23 +137,11 @@ class RestorationModule(pl.LightningModule):
         set_name = self._set_name(stage, dataloader_idx)
         metrics = self.scores[self._metric_key(stage, set_name)]
         for i in range(gt.shape[0]):
-            out = self.protocol.score(pred[i], gt[i])
-            inp = self._input_score(set_name, batch["name"][i], lq[i], gt[i])
-            metrics["psnr"].update(out["psnr"])
-            metrics["ssim"].update(out["ssim"])
-            metrics["psnr_input"].update(inp["psnr"])
-            metrics["ssim_input"].update(inp["ssim"])
+            scores = self.image_scorer(set_name, batch["name"][i], pred[i], lq[i], gt[i])
+            for key, value in scores.items():
+                metrics[key].update(value)
             metrics["n_images"].update(1.0)
         return pred
-
-    def _input_score(self, set_name: str, name: str, lq: Tensor, gt: Tensor) -> dict[str, float]:
-        """Score of the degraded input ``lq`` [C, h, w] (bicubic-upscaled for SR) against
-        ``gt`` [C, H, W], both 0–255; memoized per (set, image name)."""
-        key = (set_name, name)
-        if key not in self._input_scores:
-            baseline = lq if self.input_baseline is None else self.input_baseline(lq[None])[0]
-            self._input_scores[key] = self.protocol.score(baseline, gt)
-        return self._input_scores[key]
 
     def _set_name(self, stage: str, dataloader_idx: int) -> str:
         names = self.set_names.get(stage, ())
@@ -178,7 +161,7 @@ class RestorationModule(pl.LightningModule):
                 for metric in metrics.values():
                     metric.reset()
                 continue
-            values = {k: metrics[k].compute() for k in MEAN_KEYS}
+            values = {k: metrics[k].compute() for k in SCORE_KEYS}
             values["n_images"] = n_images
             for key, value in values.items():
                 # Already reduced across ranks by torchmetrics: identical on every rank.
@@ -232,4 +215,4 @@ def _set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
 
 
-__all__ = ["MEAN_KEYS", "RestorationModule"]
+__all__ = ["SCORE_KEYS", "RestorationModule"]
