@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from panet.config_checks import ConfigError, check_model, check_task
-from panet.run_setup import (
+from panet.cli.config_checks import ConfigError, check_model, check_task
+from panet.cli.results import print_results_table, results_by_set
+from panet.cli.run_setup import (
     METRICS_FILE,
     bootstrap,
     plain_config,
@@ -32,6 +32,7 @@ from panet.run_setup import (
     save_resolved_config,
     write_metrics,
 )
+from panet.tasks import check_network_fits_task
 
 bootstrap()
 
@@ -44,7 +45,7 @@ def build_network(cfg: DictConfig) -> tuple[nn.Module, str]:
             f"ckpt={cfg.ckpt!r}, model={'set' if cfg.get('model') is not None else None}"
         )
     if cfg.ckpt is not None:
-        from panet.ckpt_loading import load_for_evaluation
+        from panet.checkpoints.for_evaluation import load_for_evaluation
 
         arch_args = OmegaConf.to_container(cfg.arch_args, resolve=True) or {}
         net = load_for_evaluation(cfg.ckpt, cfg.official_arch, arch_args)
@@ -55,31 +56,14 @@ def build_network(cfg: DictConfig) -> tuple[nn.Module, str]:
     return instantiate(cfg.model).eval(), f"baseline {cfg.model._target_}"
 
 
-def check_network_fits_task(net: nn.Module, cfg: DictConfig) -> None:
-    """The network's scale and channels must match the task's degradation and colour."""
-    scale = int(cfg.degradation.get("scale", 1))
-    if int(net.scale) != scale:
-        raise ConfigError(
-            f"the network upscales by {net.scale} but the degradation's scale is {scale}; set "
-            f"task=sr degradation.scale={net.scale} (or the matching checkpoint)"
-        )
-    n_colors = (getattr(net, "arch_args", {}) or {}).get("n_colors")
-    if n_colors is not None and cfg.task.colour == "y" and n_colors != 1:
-        raise ConfigError(
-            f"task={cfg.task.name} scores the Y channel but the network takes {n_colors} "
-            "channels; use a 1-channel (n_colors=1) checkpoint"
-        )
-
-
 def score_sets(
     net: nn.Module, cfg: DictConfig, output_dir: Path
 ) -> tuple[dict[str, float], list[str]]:
     """Restore and score every image of every test set; returns set means and set names."""
     from rich.progress import track
 
-    from data.io import write_png
-    from panet.protocols import quantize
-    from panet.scoring import SCORE_KEYS, ImageScorer
+    from panet.evaluation.scoring import ImageScorer, SetMeans, restore_and_score
+    from panet.imaging.io import write_png
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("test")
@@ -88,44 +72,15 @@ def score_sets(
     metrics: dict[str, float] = {}
     names = list(datamodule.test_set_names)
     for set_name, loader in zip(names, datamodule.test_dataloader(), strict=True):
-        sums = dict.fromkeys(SCORE_KEYS, 0.0)
-        count = 0
+        means = SetMeans()
         for batch in track(loader, description=f"{set_name:>12}", total=len(loader)):
-            lq, gt = batch["lq"], batch["gt"]
-            with torch.no_grad():
-                pred = restore(net, lq)
-            for i in range(gt.shape[0]):
-                scores = scorer(set_name, batch["name"][i], pred[i], lq[i], gt[i])
-                for key, value in scores.items():
-                    sums[key] += value
-                count += 1
-                if cfg.save_images:
-                    image = quantize(pred[i]).float()
-                    write_png(image, output_dir / "images" / set_name / f"{batch['name'][i]}.png")
-        for key, total in sums.items():
-            metrics[f"{set_name}/{key}"] = total / count if count else float("nan")
-        metrics[f"{set_name}/n_images"] = float(count)
+            pred, scores = restore_and_score(net, restore, scorer, set_name, batch)
+            means.add(scores)
+            if cfg.save_images:
+                for image, name in zip(pred, batch["name"], strict=True):
+                    write_png(image, output_dir / "images" / set_name / f"{name}.png")
+        metrics.update({f"{set_name}/{k}": v for k, v in means.means().items()})
     return metrics, names
-
-
-def print_table(metrics: dict[str, float], names: list[str], title: str) -> None:
-    """Paper-style table: one row per set, PSNR/SSIM of the input and of the output."""
-    import rich
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in ("set", "images", "input PSNR / SSIM", "output PSNR / SSIM", "gain (dB)"):
-        table.add_column(column, justify="left" if column == "set" else "right")
-    for name in names:
-        m = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{name}/")}
-        table.add_row(
-            name,
-            f"{m['n_images']:.0f}",
-            f"{m['psnr_input']:.2f} / {m['ssim_input']:.4f}",
-            f"{m['psnr']:.2f} / {m['ssim']:.4f}",
-            f"{m['psnr'] - m['psnr_input']:+.2f}",
-        )
-    rich.print(table)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -140,7 +95,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     save_resolved_config(cfg, output_dir)
 
     net, source = build_network(cfg)
-    check_network_fits_task(net, cfg)
+    try:
+        check_network_fits_task(net, cfg.task.name, scale=int(cfg.degradation.get("scale", 1)))
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
     metrics, names = score_sets(net, cfg, output_dir)
     protocol = instantiate(cfg.task.protocol)
     degradation = instantiate(cfg.degradation)
@@ -159,9 +117,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     }
     write_metrics(output_dir / METRICS_FILE, result)
     suffix = "+" if result["meta"]["self_ensemble"] else ""
-    print_table(
-        metrics,
-        names,
+    print_results_table(
+        results_by_set(metrics),
         title=f"{cfg.task.name}: {source}{suffix} "
         f"({protocol.channels.upper()}, shave {protocol.shave}, "
         f"{protocol.ssim_window} SSIM)",

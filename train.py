@@ -22,8 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
-from panet.config_checks import check_run_config
-from panet.run_setup import (
+from panet.cli.config_checks import check_run_config
+from panet.cli.results import print_results_table, results_by_set
+from panet.cli.run_setup import (
     METRICS_FILE,
     bootstrap,
     plain_config,
@@ -69,42 +70,6 @@ def best_checkpoint(trainer: pl.Trainer) -> str | None:
 def scalar_metrics(metrics: dict[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
     """Flat ``{key: float}`` of the logged metrics whose keys start with one of ``prefixes``."""
     return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefixes)}
-
-
-def print_results_table(metrics: dict[str, float], stage: str) -> None:
-    """A paper-style table per set: input vs output PSNR/SSIM and the gain."""
-    import rich
-    from rich.table import Table
-
-    sets = sorted({k.split("/")[1] for k in metrics if k.startswith(f"{stage}/")})
-    if not sets:
-        return
-    table = Table(title=f"{stage} results (PSNR dB / SSIM; input = the degraded image)")
-    for column in (
-        "set",
-        "images",
-        "PSNR input",
-        "PSNR output",
-        "gain",
-        "SSIM input",
-        "SSIM output",
-    ):
-        table.add_column(column, justify="right" if column != "set" else "left")
-    for name in sets:
-
-        def get(key: str, set_name: str = name) -> float:
-            return metrics.get(f"{stage}/{set_name}/{key}", float("nan"))
-
-        table.add_row(
-            name,
-            f"{get('n_images'):.0f}",
-            f"{get('psnr_input'):.2f}",
-            f"{get('psnr'):.2f}",
-            f"{get('psnr') - get('psnr_input'):+.2f}",
-            f"{get('ssim_input'):.4f}",
-            f"{get('ssim'):.4f}",
-        )
-    rich.print(table)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -165,8 +130,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     if trainer.is_global_zero:
         write_metrics(output_dir / METRICS_FILE, metrics)
+        stage = "test" if any(k.startswith("test/") for k in metrics) else "val"
         print_results_table(
-            metrics, "test" if any(k.startswith("test/") for k in metrics) else "val"
+            results_by_set(metrics, f"{stage}/"),
+            title=f"{stage} results (PSNR dB / SSIM; input = the degraded image)",
         )
         print(f"metrics: {output_dir / METRICS_FILE}")
     return metrics

@@ -112,9 +112,9 @@ def make_call(case: Case, impl: str, threads: int):
                 module(x)
 
     if impl == "fast":  # build the native kernels outside the measured calls
-        from panet.attention_fast import _native_library
+        from panet.attention.native import native_library
 
-        _native_library()
+        native_library()
     return call
 
 

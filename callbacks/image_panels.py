@@ -1,6 +1,6 @@
 """Image panels ``input | output | target`` for a few fixed validation images per set.
 
-Contract with the LightningModule (``panet.lit_module``): ``validation_step(batch, batch_idx,
+Contract with the LightningModule (``panet.training.module``): ``validation_step(batch, batch_idx,
 dataloader_idx=0)`` returns a mapping with key ``"pred"``: the restored batch, a float tensor
 ``[B, C, H, W]`` in the 0–255 range (RGB or grey/Y, same size as ``batch["gt"]``). The batch is
 the usual dict with ``lq`` ``[B, C, h, w]`` float 0–255, ``gt`` ``[B, C, H, W]`` float 0–255 and

@@ -23,7 +23,6 @@ import csv
 import io
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+
+from panet.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,8 @@ def write_summary(sweep_dir: Path, jobs: list[JobRecord], swept: list[str]) -> t
         *("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows),
         "",
     ]
-    _write_atomic(md_path, "\n".join(lines))
+    # Jobs of a parallel sweep may rewrite the summary at once: never show a torn file.
+    write_text_atomic(md_path, "\n".join(lines))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
@@ -172,15 +174,8 @@ def write_summary(sweep_dir: Path, jobs: list[JobRecord], swept: list[str]) -> t
                 job.status,
             ]
         )
-    _write_atomic(csv_path, buffer.getvalue())
+    write_text_atomic(csv_path, buffer.getvalue())
     return md_path, csv_path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Jobs of a parallel sweep may rewrite the summary at once: never show a torn file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def summarize(sweep_dir: Path, task_overrides: list[str], output_subdir: str) -> Path:

@@ -15,6 +15,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from panet.atomic import atomic_write
+from panet.imaging.quantize import quantize_uint8
+
 #: Anchor colours (RGB 0–255) of the heat-map colormap, evenly spaced from 0 to 1: black
 #: through purple, red and orange to pale yellow, perceptually ordered like "inferno".
 HEAT_ANCHORS: tuple[tuple[int, int, int], ...] = (
@@ -33,7 +36,7 @@ def to_rgb_uint8(img: Tensor) -> np.ndarray:
     """``[C, H, W]`` float 0–255 (C = 1 or 3) -> ``[H, W, 3]`` uint8, clamped and rounded."""
     if img.dim() != 3 or img.shape[0] not in (1, 3):
         raise ValueError(f"expected an image [C, H, W] with C = 1 or 3, got {tuple(img.shape)}")
-    img = img.detach().float().cpu().clamp(0, 255).round().to(torch.uint8)
+    img = quantize_uint8(img.detach().cpu()).to(torch.uint8)
     if img.shape[0] == 1:
         img = img.expand(3, -1, -1)
     return np.ascontiguousarray(img.permute(1, 2, 0).numpy())
@@ -139,10 +142,9 @@ def draw_cross(rgb: np.ndarray, row: int, col: int, arm: int) -> None:
 
 def save_png(rgb: np.ndarray, path: str | Path) -> Path:
     """Write ``[H, W, 3]`` uint8 to ``path`` (folders created); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).save(path, format="PNG")
-    return path
+    with atomic_write(path) as handle:
+        Image.fromarray(rgb).save(handle, format="PNG")
+    return Path(path)
 
 
 def safe_file_stem(name: str) -> str:

@@ -36,12 +36,11 @@ from data.degradations import crop_to_multiple
 from data.seeding import eval_generator
 from data.sources import ImageFiles, PairedFolders
 from data.transforms import (
-    N_DIHEDRAL,
     crop,
     random_aligned_box,
 )
-from panet.color import rgb_to_y
-from panet.ensemble import dihedral_variant
+from panet.imaging.color import rgb_to_y_uint8
+from panet.imaging.dihedral import N_DIHEDRAL, dihedral_variant
 
 Colour = Literal["rgb", "y"]
 COLOURS: tuple[str, ...] = ("rgb", "y")
@@ -70,8 +69,7 @@ def to_colour(img: torch.Tensor, colour: Colour, *, grey_to_rgb: bool) -> torch.
     "y": RGB -> MATLAB rgb2ycbcr Y rounded to uint8 values [1, H, W]; grey unchanged.
     """
     if colour == "y" and img.shape[0] == 3:
-        # float64 and round-half-up, as MATLAB's rgb2ycbcr on uint8 input.
-        return torch.floor(rgb_to_y(img.double()) + 0.5).to(torch.float32)
+        return rgb_to_y_uint8(img)
     if colour == "y":
         return img
     if grey_to_rgb and img.shape[0] == 1:

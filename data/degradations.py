@@ -24,7 +24,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from panet.resize import imresize_uint8
+from panet.imaging.quantize import quantize_uint8, round_half_away
+from panet.imaging.resize import imresize_uint8
 
 BAYER_PATTERNS: tuple[str, ...] = ("GRBG", "RGGB", "BGGR", "GBRG")
 
@@ -45,19 +46,14 @@ def _check_image(gt: Tensor, channels: tuple[int, ...], who: str) -> None:
         raise ValueError(f"{who} got an empty image of shape {tuple(gt.shape)}")
 
 
-def _to_uint8_values(img: Tensor) -> Tensor:
-    """Clamp to [0, 255] and round half away from zero (as MATLAB's uint8 conversion)."""
-    return torch.floor(img.double().clamp(0.0, 255.0) + 0.5)
-
-
 @dataclass(frozen=True)
 class GaussianNoise:
     """Additive white Gaussian noise N(0, sigma²), sigma on the 0–255 scale.
 
-    With ``clip`` the result is clamped to [0, 255], with ``round`` rounded to integers
-    (the authors' noisy inputs were uint8 PNGs). Noise is drawn in float64 from ``generator``
-    (float64 sampling avoids torch's CPU-specific vectorized float32 path, so the same seed
-    gives the same noise on every machine).
+    With ``clip`` the result is clamped to [0, 255], with ``round`` rounded to integers by
+    MATLAB's rule (``panet.imaging.quantize``; the authors' noisy inputs were uint8 PNGs).
+    Noise is drawn in float64 from ``generator`` (float64 sampling avoids torch's CPU-specific
+    vectorized float32 path, so the same seed gives the same noise on every machine).
     """
 
     sigma: float
@@ -89,7 +85,7 @@ class GaussianNoise:
         if self.clip:
             lq = lq.clamp(0.0, 255.0)
         if self.round:
-            lq = lq.round()
+            lq = round_half_away(lq)
         return lq.to(gt.dtype)
 
     def describe(self) -> dict[str, object]:
@@ -164,7 +160,7 @@ class JPEG:
 
     def __call__(self, gt: Tensor, generator: torch.Generator | None = None) -> Tensor:
         _check_image(gt, (1, 3), "JPEG")
-        pixels = _to_uint8_values(gt).to(torch.uint8).cpu()
+        pixels = quantize_uint8(gt).to(torch.uint8).cpu()
         array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).numpy()
         buffer = io.BytesIO()
         Image.fromarray(np.ascontiguousarray(array)).save(
@@ -191,7 +187,7 @@ def crop_to_multiple(img: Tensor, scale: int) -> Tensor:
 class BicubicDown:
     """MATLAB ``imresize(uint8(gt), 1/scale)``: the bicubic SR degradation, antialiased.
 
-    Reproduces the standard benchmark LR images pixel for pixel (see ``panet.resize``).
+    Reproduces the standard benchmark LR images pixel for pixel (see ``panet.imaging.resize``).
     ``gt`` must have height and width divisible by ``scale``; crop it first with
     ``crop_to_multiple`` (and score against the cropped image). Output is integer-valued,
     ``[C, H/scale, W/scale]``. Deterministic: the generator is ignored.
@@ -216,7 +212,7 @@ class BicubicDown:
                 "first with data.degradations.crop_to_multiple(gt, scale)"
             )
         if self.scale == 1:
-            return _to_uint8_values(gt).to(gt.dtype)
+            return quantize_uint8(gt).to(gt.dtype)
         return imresize_uint8(gt, 1.0 / self.scale)
 
     def describe(self) -> dict[str, object]:

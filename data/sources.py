@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from data.io import IMAGE_EXTENSIONS, is_image_file, read_image
+from panet.imaging.io import IMAGE_EXTENSIONS, is_image_file, read_image
 
 # Natural RGB photographs stored as files in skimage/data (no download needed). Synthetic,
 # microscopy, text and greyscale images are left out on purpose.

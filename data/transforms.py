@@ -1,5 +1,5 @@
-"""Geometric transforms on image tensors: crops (the 8 dihedral transforms are
-`panet.ensemble.dihedral_variant`, shared with the x8 self-ensemble).
+"""Crops of image tensors for training patches (the 8 flips/transposes of the augmentation are
+`panet.imaging.dihedral`, shared with the x8 self-ensemble).
 
 All functions take tensors [..., C, H, W] (any dtype and range; values are only moved, never
 changed) and index rows and columns from the top-left corner.
@@ -8,9 +8,6 @@ changed) and index rows and columns from the top-left corner.
 from __future__ import annotations
 
 import torch
-
-#: Number of flips/rotations of the square (`panet.ensemble.dihedral_variant` indices).
-N_DIHEDRAL = 8
 
 
 def crop(img: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
@@ -21,13 +18,6 @@ def crop(img: torch.Tensor, top: int, left: int, height: int, width: int) -> tor
             f"crop {height}x{width} at ({top}, {left}) does not fit in an image of {h}x{w}"
         )
     return img[..., top : top + height, left : left + width]
-
-
-def center_crop(img: torch.Tensor, size: int) -> torch.Tensor:
-    """The central size x size window (or the whole side where the image is smaller)."""
-    h, w = img.shape[-2:]
-    ch, cw = min(size, h), min(size, w)
-    return crop(img, (h - ch) // 2, (w - cw) // 2, ch, cw)
 
 
 def random_aligned_box(

@@ -9,8 +9,8 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from panet.config_checks import ConfigError, check_run_config
-from panet.run_setup import plain_config, run_folder
+from panet.cli.config_checks import ConfigError, check_run_config
+from panet.cli.run_setup import plain_config, run_folder
 from tests.run_helpers import CONFIG_DIR, compose_config
 
 SR_MODELS = {"pa_edsr", "edsr", "edsr_baseline", "bicubic"}
@@ -42,7 +42,7 @@ def test_default_is_the_quick_start(tmp_path: Path) -> None:
     plain = plain_config(cfg)
     check_run_config(plain, training=True)
     assert cfg.task.name == "denoise" and cfg.degradation.sigma == 30
-    assert cfg.model.n_resblocks == 8 and cfg.model._target_ == "panet.networks.PANet"
+    assert cfg.model.n_resblocks == 8 and cfg.model._target_ == "panet.models.PANet"
     assert cfg.monitor == "val/embedded/psnr"
     assert cfg.callbacks.model_checkpoint.monitor == cfg.monitor
     net = instantiate(cfg.model)

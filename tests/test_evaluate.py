@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from evaluate import evaluate
-from panet.checkpoints import save_network
-from panet.ckpt_loading import load_for_evaluation
-from panet.config_checks import ConfigError
+from panet.checkpoints import load_for_evaluation, save_network
+from panet.cli.config_checks import ConfigError
 from tests.run_helpers import TINY, compose_config, run_script
 from train import train
 

@@ -11,7 +11,7 @@ import wandb
 from omegaconf import OmegaConf
 
 from callbacks.config_logging import log_resolved_config
-from callbacks.wandb_run_id import RUN_ID_FILE, persistent_run_id, register_resolvers
+from panet.cli.wandb_run_id import RUN_ID_FILE, persistent_run_id, register_resolvers
 from tests.callbacks import wandb_records
 from tests.callbacks.configured import CONFIGS, build_callbacks, callbacks_config
 from tests.callbacks.tiny_lightning import fit_tiny

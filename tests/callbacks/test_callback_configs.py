@@ -13,7 +13,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 
 from callbacks.multirun_summary import MultirunSummary
-from callbacks.wandb_run_id import register_resolvers
+from panet.cli.wandb_run_id import register_resolvers
 from tests.callbacks.configured import CONFIGS
 
 GROUPS = {

@@ -11,7 +11,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from callbacks.atomic_checkpoint_io import TEMP_PREFIX, AtomicCheckpointIO
+from callbacks.atomic_checkpoint_io import AtomicCheckpointIO
+from panet.atomic import TEMP_PREFIX
 from tests.callbacks.configured import build_callbacks, callbacks_config
 from tests.callbacks.tiny_lightning import TinyData, TinyModule
 

@@ -12,11 +12,11 @@ from PIL import Image
 
 from data.datasets import EpochSampler, EvalImages, TrainPatches, crop_grid
 from data.degradations import JPEG, BicubicDown, GaussianNoise
-from data.io import read_image
 from data.seeding import eval_generator
 from data.sources import ImageFolder, PairedFolders
-from panet.color import rgb_to_y
-from panet.ensemble import dihedral_variant
+from panet.imaging.color import rgb_to_y
+from panet.imaging.dihedral import dihedral_variant
+from panet.imaging.io import read_image
 
 
 def _write(path: Path, h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray:

@@ -17,8 +17,8 @@ from torch import Tensor
 
 from data.degradations import JPEG, BayerMosaic, BicubicDown, crop_to_multiple
 from data.seeding import eval_generator
-from panet.baselines import Bicubic, Identity
-from panet.protocols import Protocol
+from panet.evaluation.protocols import Protocol
+from panet.models.baselines import Bicubic, Identity
 
 pytestmark = pytest.mark.benchmarks
 

@@ -1,0 +1,483 @@
+"""Fast exact pyramid attention: the same function as ``panet.attention.faithful``, less work.
+
+Why it is exact (see ``shared/docs/pyramid-attention.md``, "The exact fast form"): a k x k
+patch dot product is the sum over the k² offsets ``o`` of per-pixel dot products at the *same*
+offset on both sides, ``score[i, j] = t / ||K_j|| * sum_o P[i + o, j + o]`` with
+``P = f(x)^T g(z)`` a c-dimensional matmul. Pasting the weighted value patches is the adjoint
+box sum ``B[p, j] = sum_o A[p - o, j - o]`` of the softmax weights ``A`` followed by a
+C-dimensional matmul with ``θ(z)``. Both box sums run along the "diagonal" of the score map.
+
+Layout. Queries live on the zero-padded query grid (width ``W + 2p``, ``p = k // 2``) and every
+level's keys on their own zero-padded grid, flattened; the levels are concatenated along the
+key axis. A diagonal shift by ``(oy, ox)`` is then a plain 2-D slice offset of the
+``[query, key]`` matrix: ``(oy * (W + 2p) + ox, oy * (Wl + 2p) + ox)``. Entries at padded
+positions come out as finite "garbage" and are neutralized: padded keys get a score of -inf
+(weight exactly 0) and padded query columns get weight 0, so every shift that crosses a row
+end lands on an exact zero and the interior results are exact.
+
+Memory. The work is blocked over query rows (a halo of ``p`` rows on each side for the score
+box sum and for the pasted output) and, for small images, batched over images, so that only a
+few block-sized ``[rows * (W + 2p), sum_l (Hl + 2p)(Wl + 2p)]`` buffers live at once. A custom
+autograd Function saves only its (small) inputs and each query's softmax log-sum-exp, and
+recomputes each block in backward (the weights then come out of one ``exp(s - lse)`` per score,
+without normalizing again), so the full score map is never held, neither in forward nor in
+backward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from panet.attention.faithful import KEY_NORM_EPS, OUTPUT_DIVISOR, check_attention_inputs
+from panet.attention.native import (
+    NATIVE_MAX_PATCH,
+    native_box,
+    native_library,
+    native_weights,
+    native_weights_grad,
+)
+
+#: Target number of elements of one block buffer (32M float32 = 128 MB; the training shape's
+#: 48x48 image with 5 levels needs 21M, so one image per block); up to five such buffers live
+#: at once. Smaller blocks cut memory but add recomputed halo rows and, above all, many more
+#: small parallel regions, whose thread synchronisation is costly on a busy machine.
+DEFAULT_BLOCK_ELEMENTS = 1 << 25
+#: Fewest query rows per block: each block recomputes 2p halo rows of pixel scores and pastes.
+MIN_BLOCK_ROWS = 4
+
+
+@dataclass(frozen=True)
+class BlockGeometry:
+    """Sizes of the padded, flattened layouts shared by forward and backward."""
+
+    pad: int
+    height: int  # query grid H (interior)
+    width: int  # query grid W (interior)
+    level_sizes: tuple[tuple[int, int], ...]  # interior (Hl, Wl) per level
+    softmax_scale: float
+    hard: bool
+    block_rows: int  # interior query rows per block
+    block_images: int  # images per block
+
+    @property
+    def padded_width(self) -> int:
+        return self.width + 2 * self.pad
+
+    @property
+    def padded_height(self) -> int:
+        return self.height + 2 * self.pad
+
+    def padded_level(self, level: int) -> tuple[int, int]:
+        h, w = self.level_sizes[level]
+        return h + 2 * self.pad, w + 2 * self.pad
+
+    def key_spans(self) -> list[tuple[int, int, int]]:
+        """Per level: (start, length, padded key-grid width) in the concatenated key axis."""
+        spans, start = [], 0
+        for level in range(len(self.level_sizes)):
+            hp, wp = self.padded_level(level)
+            spans.append((start, hp * wp, wp))
+            start += hp * wp
+        return spans
+
+    @property
+    def total_keys(self) -> int:
+        return sum(length for _, length, _ in self.key_spans())
+
+
+def _choose_blocks(
+    batch: int, height: int, padded_width: int, pad: int, total_keys: int, budget: int
+) -> tuple[int, int]:
+    """(interior rows per block, images per block) so one block buffer holds ~``budget``
+    elements; at least ``MIN_BLOCK_ROWS`` rows, so the recomputed halo rows stay a minor cost
+    even when one padded row of a large tile alone exceeds the budget."""
+    row_elements = padded_width * total_keys
+    image_elements = (height + 2 * pad) * row_elements
+    if image_elements <= budget:
+        return height, max(1, min(batch, budget // image_elements))
+    return max(min(height, MIN_BLOCK_ROWS), min(height, budget // row_elements - 2 * pad)), 1
+
+
+def _add_taps(src: Tensor, dst: Tensor, taps: list[tuple[int, int]], q_rng, k_rng) -> None:
+    """``dst[:, q, k] = sum_taps src[:, q + dq, k + dk]`` on the region ``q_rng x k_rng`` of
+    ``dst``, each tap clipped to the bounds of ``src`` (outside counts as zero)."""
+    (q0, q1), (k0, k1) = q_rng, k_rng
+    if q1 <= q0 or k1 <= k0:
+        return
+    n_src, n_key = src.shape[1], src.shape[2]
+    dst[:, q0:q1, k0:k1].zero_()
+    for dq, dk in taps:
+        a0, a1 = max(q0, -dq), min(q1, n_src - dq)
+        b0, b1 = max(k0, -dk), min(k1, n_key - dk)
+        if a1 > a0 and b1 > b0:
+            dst[:, a0:a1, b0:b1] += src[:, a0 + dq : a1 + dq, b0 + dk : b1 + dk]
+
+
+def _shift_sum(
+    src: Tensor, dst: Tensor, q_step: int, k_step: int, q_offset: int, pad: int, exact_rims: bool
+) -> None:
+    """``dst[:, q, k] = sum_{o=-pad..pad} src[:, q + q_offset + o*q_step, k + o*k_step]``.
+
+    ``src`` [n, Qs, K] and ``dst`` [n, Qd, K] (either may be a strided view); entries of
+    ``src`` outside its bounds count as zero. One separable pass of the diagonal box sum: the
+    region where every tap is in bounds takes one fused add per tap. The rims around it hold
+    padded positions whose values never reach an interior result; they are set to zero (any
+    finite value would do) unless ``exact_rims`` asks for the query rims to be summed tap by
+    tap (the halo rows of a paste are real output rows).
+    """
+    n_src, n_dst, n_key = src.shape[1], dst.shape[1], src.shape[2]
+    taps = [(q_offset + o * q_step, o * k_step) for o in range(-pad, pad + 1)]
+    q0 = min(n_dst, max(0, *(-dq for dq, _ in taps)))
+    q1 = max(q0, min(n_dst, *(n_src - dq for dq, _ in taps)))
+    k0 = min(n_key, max(0, *(-dk for _, dk in taps)))
+    k1 = max(k0, min(n_key, *(n_key - dk for _, dk in taps)))
+    if q1 > q0 and k1 > k0:
+        inner = dst[:, q0:q1, k0:k1]
+        views = [src[:, q0 + dq : q1 + dq, k0 + dk : k1 + dk] for dq, dk in taps]
+        if len(views) == 1:
+            inner.copy_(views[0])
+        else:
+            torch.add(views[0], views[1], out=inner)
+            for view in views[2:]:
+                inner += view
+    rim = _add_taps if exact_rims else _zero_region
+    rim(src, dst, taps, (0, q0), (0, n_key))
+    rim(src, dst, taps, (q1, n_dst), (0, n_key))
+    _zero_region(src, dst, taps, (q0, q1), (0, k0))
+    _zero_region(src, dst, taps, (q0, q1), (k1, n_key))
+
+
+def _zero_region(src: Tensor, dst: Tensor, taps, q_rng, k_rng) -> None:
+    """Zero ``dst`` on ``q_rng x k_rng`` (same signature as ``_add_taps``)."""
+    (q0, q1), (k0, k1) = q_rng, k_rng
+    if q1 > q0 and k1 > k0:
+        dst[:, q0:q1, k0:k1].zero_()
+
+
+def _diagonal_box(
+    src: Tensor, out: Tensor, partial: Tensor, geo: BlockGeometry, row_offset: int
+) -> Tensor:
+    """k x k box sum along the diagonal into ``out`` [n, rows_out * Wq, L]:
+    ``out[q, k] = sum_o src[q + row_offset * Wq + o_q, k + o_k]`` (``src`` zero outside its
+    rows), exact wherever ``q`` and ``k`` are real (unpadded) positions; ``partial`` is
+    scratch of ``out``'s shape. Row shifts depend on each level's key-grid width, so they run
+    level by level; column shifts are (+1, +1) for every level and run on all keys at once."""
+    wq, pad = geo.padded_width, geo.pad
+    for start, length, key_width in geo.key_spans():
+        s = slice(start, start + length)
+        _shift_sum(
+            src[:, :, s], partial[:, :, s], wq, key_width, row_offset * wq, pad, row_offset < 0
+        )
+    _shift_sum(partial, out, 1, 1, 0, pad, False)
+    return out
+
+
+def _key_bias(geo: BlockGeometry, like: Tensor) -> Tensor:
+    """[L_total]: 0 at real key positions, -inf at padded ones (weight exactly zero)."""
+    parts = []
+    for level in range(len(geo.level_sizes)):
+        h, w = geo.level_sizes[level]
+        inside = torch.zeros(h, w, dtype=like.dtype, device=like.device)
+        parts.append(F.pad(inside, (geo.pad,) * 4, value=float("-inf")).flatten())
+    return torch.cat(parts)
+
+
+class _Workspace:
+    """Block-sized scratch buffers, allocated once per call and reused by every block: fresh
+    multi-megabyte allocations per block would cost a page fault per 4 KB on first touch."""
+
+    def __init__(self, like: Tensor, geo: BlockGeometry, count: int) -> None:
+        self.geo = geo
+        halo_rows = geo.block_rows + 2 * geo.pad
+        size = geo.block_images * halo_rows * geo.padded_width * geo.total_keys
+        self.buffers = [like.new_empty(size) for _ in range(count)]
+
+    def get(self, index: int, images: int, rows: int) -> Tensor:
+        """Buffer ``index`` viewed as [images, rows * Wq, L_total]."""
+        shape = (images, rows * self.geo.padded_width, self.geo.total_keys)
+        return self.buffers[index][: images * shape[1] * shape[2]].view(shape)
+
+
+def _zero_padded_queries(weights: Tensor, geo: BlockGeometry) -> None:
+    """Zero the weights of padded query columns [n, rows * Wq, L] (they paste nothing)."""
+    if geo.pad:
+        grid = weights.view(weights.shape[0], -1, geo.padded_width, weights.shape[2])
+        grid[:, :, : geo.pad].zero_()
+        grid[:, :, geo.pad + geo.width :].zero_()
+
+
+def _block_weights(
+    query_rows: Tensor,
+    keys: Tensor,
+    scale: Tensor,
+    bias: Tensor,
+    geo: BlockGeometry,
+    rows: int,
+    work: _Workspace,
+    lib,
+    lse: Tensor | None = None,
+    lse_known: bool = False,
+    keep_raw: bool = True,
+) -> tuple[Tensor | None, Tensor]:
+    """Raw box-summed scores ``Y`` and attention weights ``A`` of one block, both
+    [n, rows * Wq, L_total] in the padded layout (``A`` zero at padded queries and keys).
+
+    ``query_rows`` [n, c, (rows + 2p) * Wq] (the block's rows plus halo), ``keys`` [n, c, L],
+    ``scale`` [n, L] (softmax scale / key norm, zero at padded keys), ``bias`` [L]. Uses
+    workspace slots 0 (pixel scores), 1 (scratch), 2 (raw) and 3 (weights).
+
+    Native path only: ``lse`` [n, rows * Wq] (contiguous) receives each query's softmax
+    log-sum-exp, or, with ``lse_known``, provides it (saved by forward), which turns the
+    softmax into one ``exp(s - lse)`` per score; without ``keep_raw`` ``Y`` is not written
+    (returned as None).
+    """
+    n, halo_rows = query_rows.shape[0], rows + 2 * geo.pad
+    pixel = torch.bmm(query_rows.transpose(1, 2), keys, out=work.get(0, n, halo_rows))
+    raw, weights = work.get(2, n, rows), work.get(3, n, rows)
+    if lib is None:
+        _diagonal_box(pixel, raw, work.get(1, n, rows), geo, geo.pad)
+        scores = torch.addcmul(bias, raw, scale.unsqueeze(1), out=work.get(1, n, rows))
+        torch.ops.aten._softmax.out(scores, -1, False, out=weights)
+        _zero_padded_queries(weights, geo)
+    else:
+        raw = raw if keep_raw else None
+        normalize = not lse_known or geo.hard
+        native_weights(lib, pixel, raw, weights, scale.contiguous(), bias, lse, normalize, geo)
+    if geo.hard:
+        weights.copy_(weights == weights.amax(dim=-1, keepdim=True))
+        _zero_padded_queries(weights, geo)
+    return raw, weights
+
+
+def _paste(weights: Tensor, out: Tensor, partial: Tensor, geo: BlockGeometry, lib) -> Tensor:
+    """Adjoint box sum ``B[p, j] = sum_o A[p - o, j - o]`` of a block's weights
+    [n, rows * Wq, L] onto its rows plus halo, ``out`` [n, (rows + 2p) * Wq, L]."""
+    if lib is None:
+        return _diagonal_box(weights, out, partial, geo, -geo.pad)
+    native_box(lib, weights, out, geo, -geo.pad)
+    return out
+
+
+def _blocks(geo: BlockGeometry, batch: int):
+    """Yield (image slice, first interior row, rows) of every block."""
+    for b0 in range(0, batch, geo.block_images):
+        images = slice(b0, min(batch, b0 + geo.block_images))
+        for r0 in range(0, geo.height, geo.block_rows):
+            yield images, r0, min(geo.block_rows, geo.height - r0)
+
+
+class _FastPyramidAttention(torch.autograd.Function):
+    """Blocked forward; backward recomputes every block instead of storing the score map.
+
+    Inputs: padded query ``[B, c, (H+2p) * (W+2p)]``, concatenated padded keys ``[B, c, L]``,
+    values ``[B, C, L]`` and score scales ``[B, L]``. Output: the pasted values on the padded
+    query grid, ``[B, (H+2p) * (W+2p), C]`` (not yet divided by 4 nor cropped). On the native
+    path forward also keeps each query's softmax log-sum-exp (``[B, H * (W+2p)]``, tiny), so
+    that backward gets the weights without normalizing them again.
+    """
+
+    @staticmethod
+    def forward(ctx, query, keys, values, scale, geo: BlockGeometry, native: bool):  # noqa: D102
+        batch, wq = query.shape[0], geo.padded_width
+        lib = native_library() if native else None
+        bias = _key_bias(geo, query)
+        values_t = values.transpose(1, 2)  # [B, L, C]
+        out = query.new_zeros(batch, geo.padded_height * wq, values.shape[1])
+        # blocks hold either whole images or rows of one image, so lse slices are contiguous
+        lse = query.new_empty(batch, geo.height * wq) if native else None
+        work = _Workspace(query, geo, 4)
+        for images, r0, rows in _blocks(geo, batch):
+            n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
+            halo = slice(r0 * wq, (r0 + halo_rows) * wq)
+            _, weights = _block_weights(
+                query[images, :, halo],
+                keys[images],
+                scale[images],
+                bias,
+                geo,
+                rows,
+                work,
+                lib,
+                lse=None if lse is None else lse[images, r0 * wq : (r0 + rows) * wq],
+                keep_raw=False,
+            )
+            pasted = _paste(weights, work.get(2, n, halo_rows), work.get(1, n, halo_rows), geo, lib)
+            out[images, halo].baddbmm_(pasted, values_t[images])
+        ctx.geo, ctx.native, ctx.lse = geo, native, lse
+        ctx.save_for_backward(query, keys, values, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: D102
+        geo: BlockGeometry = ctx.geo
+        lib = native_library() if ctx.native else None
+        query, keys, values, scale = ctx.saved_tensors
+        need_q, need_k, need_v, need_s = ctx.needs_input_grad[:4]
+        need_scores = (need_q or need_k or need_s) and not geo.hard
+        batch, wq = query.shape[0], geo.padded_width
+        bias = _key_bias(geo, query)
+        grad_out = grad_out.contiguous()
+        d_query = torch.zeros_like(query) if need_scores and need_q else None
+        d_keys = torch.zeros_like(keys) if need_scores and need_k else None
+        d_scale = torch.zeros_like(scale) if need_scores else None
+        d_values = torch.zeros_like(values) if need_v else None
+        work = _Workspace(query, geo, 5)
+        # slots: 0 pixel scores, then pasted, d_pasted, d_pixel in turn; 1 scratch; 2 raw;
+        # 3 weights; 4 d_weights
+        for images, r0, rows in _blocks(geo, batch):
+            n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
+            halo = slice(r0 * wq, (r0 + halo_rows) * wq)
+            query_rows, grad_rows = query[images, :, halo], grad_out[images, halo]
+            lse = None if lib is None else ctx.lse[images, r0 * wq : (r0 + rows) * wq]
+            raw, weights = _block_weights(
+                query_rows,
+                keys[images],
+                scale[images],
+                bias,
+                geo,
+                rows,
+                work,
+                lib,
+                lse=lse,
+                lse_known=True,
+                keep_raw=need_scores,
+            )
+            if need_v:
+                pasted = _paste(
+                    weights, work.get(0, n, halo_rows), work.get(1, n, halo_rows), geo, lib
+                )
+                d_values[images].baddbmm_(grad_rows.transpose(1, 2), pasted)
+            if not need_scores:
+                continue
+            # d loss / d weights: box sum of <grad_out[p], θ[j]> along the diagonal
+            d_pasted = torch.bmm(grad_rows, values[images], out=work.get(0, n, halo_rows))
+            d_weights = work.get(4, n, rows)
+            if lib is None:
+                _diagonal_box(d_pasted, d_weights, work.get(1, n, rows), geo, geo.pad)
+                # softmax backward, in place: dS = A * (dA - sum_j A dA)
+                d_weights.mul_(weights)
+                d_weights.addcmul_(weights, d_weights.sum(dim=-1, keepdim=True), value=-1.0)
+                d_scale[images] += raw.mul_(d_weights).sum(dim=1)
+                d_weights.mul_(scale[images].unsqueeze(1))
+            else:
+                d_scale[images] += native_weights_grad(
+                    lib, d_pasted, weights, raw, scale[images].contiguous(), d_weights, geo
+                )
+            # d_weights now holds d loss / d raw scores
+            d_pixel = _paste(
+                d_weights, work.get(0, n, halo_rows), work.get(1, n, halo_rows), geo, lib
+            )
+            if d_query is not None:
+                d_query[images, :, halo].baddbmm_(keys[images], d_pixel.transpose(1, 2))
+            if d_keys is not None:
+                d_keys[images].baddbmm_(query_rows, d_pixel)
+        if not need_s:
+            d_scale = None
+        return d_query, d_keys, d_values, d_scale, None, None
+
+
+def _inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
+    """``1 / max(||key patch||_2, 1e-4)`` at every position of ``key`` [B, c, h, w] -> [B, h, w]
+    (zero-padded k x k patches, as the faithful implementation's unfold)."""
+    energy = key.pow(2).sum(dim=1, keepdim=True)
+    box = energy.new_ones(1, 1, patch_size, patch_size)
+    norms = F.conv2d(energy, box, padding=patch_size // 2).sqrt()
+    return norms.clamp_min(KEY_NORM_EPS).reciprocal()[:, 0]
+
+
+def _use_native(native: bool | None, like: Tensor, patch_size: int) -> bool:
+    """Resolve the ``native`` option of ``fast_attention`` for tensors like ``like``."""
+    supported = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
+    if native is None:
+        return supported and patch_size <= NATIVE_MAX_PATCH and native_library() is not None
+    if native and not supported:
+        raise ValueError(
+            f"native kernels need float32/float64 CPU tensors, got {like.dtype} on "
+            f"{like.device}; pass native=False or None"
+        )
+    if native and patch_size > NATIVE_MAX_PATCH:
+        raise ValueError(
+            f"native kernels handle patches up to {NATIVE_MAX_PATCH}, got {patch_size}; "
+            "pass native=False or None"
+        )
+    if native and native_library() is None:
+        raise RuntimeError("native kernels could not be compiled; pass native=False or None")
+    return bool(native)
+
+
+def _pad_flat(feature: Tensor, pad: int) -> Tensor:
+    """[B, C, h, w] -> zero-padded and flattened [B, C, (h + 2p) * (w + 2p)]."""
+    return F.pad(feature, (pad,) * 4).flatten(2)
+
+
+def fast_attention(
+    query: Tensor,
+    keys: Sequence[Tensor],
+    values: Sequence[Tensor],
+    *,
+    patch_size: int,
+    softmax_scale: float,
+    hard: bool,
+    block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+    native: bool | None = None,
+) -> Tensor:
+    """Pyramid attention output (without the residual), computed by the exact fast form.
+
+    Same arguments, result and gradients as ``panet.attention.faithful.faithful_attention``:
+
+    Args:
+        query: query embedding ``f(x)``, ``[B, c, H, W]`` float (any range).
+        keys: key embeddings ``g(z_s)``, one ``[B, c, Hl, Wl]`` per pyramid level.
+        values: value embeddings ``θ(z_s)``, one ``[B, C, Hl, Wl]`` per pyramid level.
+        patch_size: odd patch size ``k`` (3 = block-wise matching, 1 = pixel-wise).
+        softmax_scale: multiplier of the scores before the softmax (10 in the paper).
+        hard: replace the softmax weights by the one-hot of their maximum (ties all kept;
+            no gradient reaches the query or the keys then, as in the faithful version).
+        block_elements: approximate size of one block buffer (elements); bounds peak memory.
+        native: use the compiled C kernels (True), the pure-PyTorch path (False), or the
+            kernels when they compile and the tensors are float32/float64 on CPU (None).
+
+    Returns:
+        ``[B, C, H, W]``: the softmax-weighted value patches pasted at every query position
+        (overlaps add up), divided by 4.
+    """
+    check_attention_inputs(query, keys, values, patch_size)
+    if block_elements < 1:
+        raise ValueError(f"block_elements must be positive, got {block_elements}")
+    pad = patch_size // 2
+    batch, _, height, width = query.shape
+    level_sizes = tuple((int(key.shape[2]), int(key.shape[3])) for key in keys)
+    total_keys = sum((h + 2 * pad) * (w + 2 * pad) for h, w in level_sizes)
+    block_rows, block_images = _choose_blocks(
+        batch, height, width + 2 * pad, pad, total_keys, block_elements
+    )
+    geo = BlockGeometry(
+        pad=pad,
+        height=height,
+        width=width,
+        level_sizes=level_sizes,
+        softmax_scale=float(softmax_scale),
+        hard=bool(hard),
+        block_rows=block_rows,
+        block_images=block_images,
+    )
+    scale = torch.cat(
+        [_pad_flat(_inverse_key_norms(key, patch_size).unsqueeze(1), pad)[:, 0] for key in keys],
+        dim=1,
+    ) * float(softmax_scale)
+    pasted = _FastPyramidAttention.apply(
+        _pad_flat(query, pad).contiguous(),
+        torch.cat([_pad_flat(key, pad) for key in keys], dim=2).contiguous(),
+        torch.cat([_pad_flat(value, pad) for value in values], dim=2).contiguous(),
+        scale.contiguous(),
+        geo,
+        _use_native(native, query, patch_size),
+    )
+    grid = pasted.view(batch, height + 2 * pad, width + 2 * pad, -1)
+    grid = grid[:, pad : pad + height, pad : pad + width].permute(0, 3, 1, 2)
+    return grid / OUTPUT_DIVISOR

@@ -1,0 +1,29 @@
+/* Native kernels of the fast pyramid attention: the diagonal box sums fused with the softmax
+   and its backward, for float and double. Compiled on first use by panet/attention/native.py
+   with the system C compiler and OpenMP; loaded through ctypes (no torch headers needed). */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#define CHUNK 512
+#define MAX_TAPS 121 /* patches up to 11 x 11 (NATIVE_MAX_PATCH); larger use the eager path */
+
+#define REAL float
+#define IREAL int32_t
+#define EXP_BIAS 127
+#define MANTISSA_BITS 23
+#define NAME(x) x##_f32
+#include "pyramid_attention_body.h"
+#undef REAL
+#undef IREAL
+#undef EXP_BIAS
+#undef MANTISSA_BITS
+#undef NAME
+
+#define REAL double
+#define IREAL int64_t
+#define EXP_BIAS 1023
+#define MANTISSA_BITS 52
+#define NAME(x) x##_f64
+#include "pyramid_attention_body.h"

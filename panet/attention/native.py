@@ -1,0 +1,150 @@
+"""Native kernels of the fast pyramid attention: compiling, loading and calling them.
+
+Everything between the matmuls of ``panet.attention.fast`` is bandwidth-bound: one pass over a
+block's [Q, L] buffer costs about as much as a c-dimensional matmul producing it. The C loops in
+``kernels/pyramid_attention.c`` (package data) walk the query rows in order (every tap then
+reads its source rows as one sequential stream), sum the k² taps in registers and finish each
+query row while it is still in cache: the scores kernel fuses the box sum with the scaling and
+the softmax (or, in backward, with exp(s - lse) from the log-sum-exp saved by forward), and the
+gradient kernel fuses the box sum of dL/dA with the softmax backward, so each [Q, L] buffer is
+written once and read about once. The C code is compiled on first use with the system C
+compiler (well under a second, no torch headers), loaded through ctypes and run with OpenMP on
+torch's thread count. Without a compiler, or with PANET_ATTENTION_NATIVE=0, ``fast`` uses its
+eager PyTorch path. Both paths are exact and tested against each other.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from panet.attention.fast import BlockGeometry
+
+#: The kernel sources, shipped as package data beside this module.
+KERNEL_SOURCE = Path(__file__).with_name("kernels") / "pyramid_attention.c"
+
+#: Largest patch the native kernels handle (their tap arrays have room for 11 x 11 taps).
+NATIVE_MAX_PATCH = 11
+
+_native_state: dict[str, object] = {}
+
+
+def native_library():
+    """The compiled kernels (ctypes.CDLL), or None when unavailable or disabled."""
+    if "lib" in _native_state:
+        return _native_state["lib"]
+    lib = None
+    if os.environ.get("PANET_ATTENTION_NATIVE", "1") != "0":
+        try:
+            lib = _compile()
+        except (OSError, subprocess.SubprocessError) as error:
+            warnings.warn(
+                f"fast attention: native kernels unavailable ({error}); using the slower "
+                "eager path (install a C compiler, e.g. gcc, to enable them)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    _native_state["lib"] = lib
+    return lib
+
+
+def _compile():
+    """Compile the kernels for float and double into a shared library and load it."""
+    compiler = os.environ.get("CC", "cc")
+    if shutil.which(compiler) is None:
+        raise OSError(f"no C compiler {compiler!r} on PATH")
+    with tempfile.TemporaryDirectory(prefix="panet_attention_") as folder:
+        library = os.path.join(folder, "pyramid_attention.so")
+        # -fopenmp links libgomp.so.1 by soname: the copy torch already loaded, so the
+        # kernels share torch's thread pool instead of competing with it
+        command = [compiler, "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared"]
+        subprocess.run(
+            [*command, str(KERNEL_SOURCE), "-o", library, "-lm"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        lib = ctypes.CDLL(library)  # stays mapped after the folder is removed
+    c_long, ptr, c_int = ctypes.c_long, ctypes.c_void_p, ctypes.c_int
+    geometry = [c_long] * 2 + [ptr] * 3 + [c_long] * 4 + [c_int]  # row, nlev, ..., threads
+    for tag in ("f32", "f64"):
+        getattr(lib, f"diag_box_{tag}").argtypes = [ptr] * 2 + [c_long] * 2 + geometry
+        getattr(lib, f"weights_{tag}").argtypes = [ptr] * 6 + [c_int] + [c_long] * 2 + geometry
+        getattr(lib, f"weights_grad_{tag}").argtypes = [ptr] * 6 + [c_long] * 2 + geometry
+    return lib
+
+
+def _tag(tensor: Tensor) -> str:
+    return "f32" if tensor.dtype == torch.float32 else "f64"
+
+
+def _ptr(tensor: Tensor | None) -> int | None:
+    return None if tensor is None else tensor.data_ptr()
+
+
+def _geometry_args(geo: BlockGeometry, n: int, row_offset: int) -> tuple:
+    """The trailing (row, nlev, ks, klen, wk, qoff, wq, pad, n, threads) kernel arguments."""
+    spans = geo.key_spans()
+    levels = [(ctypes.c_long * len(spans))(*column) for column in zip(*spans, strict=True)]
+    return (
+        geo.total_keys,
+        len(spans),
+        *levels,
+        row_offset * geo.padded_width,
+        geo.padded_width,
+        geo.pad,
+        n,
+        torch.get_num_threads(),
+    )
+
+
+def native_box(lib, src: Tensor, out: Tensor, geo: BlockGeometry, row_offset: int) -> None:
+    """Native ``panet.attention.fast._diagonal_box`` (exact at every position, zero outside
+    ``src``); contiguous ``src`` [n, Qs, L_total] and ``out`` [n, Qd, L_total]."""
+    n, qs, _ = src.shape
+    box = getattr(lib, f"diag_box_{_tag(src)}")
+    box(_ptr(src), _ptr(out), qs, out.shape[1], *_geometry_args(geo, n, row_offset))
+
+
+def native_weights(
+    lib,
+    pixel: Tensor,
+    raw: Tensor | None,
+    weights: Tensor,
+    scale: Tensor,
+    bias: Tensor,
+    lse: Tensor,
+    normalize: bool,
+    geo: BlockGeometry,
+) -> None:
+    """Native box sum + scaling + softmax of a block (see ``_block_weights``): fills
+    ``weights`` (and ``raw`` unless None) [n, Q, L]; with ``normalize`` the softmax is
+    computed and its log-sum-exp written to ``lse`` [n, Q], else ``exp(s - lse)`` is used."""
+    n, qs, _ = pixel.shape
+    kernel = getattr(lib, f"weights_{_tag(pixel)}")
+    pointers = (_ptr(pixel), _ptr(raw), _ptr(weights), _ptr(scale), _ptr(bias), _ptr(lse))
+    kernel(*pointers, int(normalize), qs, weights.shape[1], *_geometry_args(geo, n, geo.pad))
+
+
+def native_weights_grad(
+    lib, d_pasted: Tensor, weights: Tensor, raw: Tensor, scale: Tensor, out: Tensor, geo
+) -> Tensor:
+    """Native box sum of ``d_pasted`` (dL/dA) fused with the softmax backward: writes dL/d raw
+    scores into ``out`` [n, Q, L] and returns the gradient of ``scale`` [n, L]."""
+    n, qs, row = d_pasted.shape
+    threads = torch.get_num_threads()
+    parts = scale.new_zeros(threads, n, row)
+    kernel = getattr(lib, f"weights_grad_{_tag(scale)}")
+    pointers = (_ptr(d_pasted), _ptr(weights), _ptr(raw), _ptr(scale), _ptr(out), _ptr(parts))
+    kernel(*pointers, qs, out.shape[1], *_geometry_args(geo, n, geo.pad))
+    return parts.sum(dim=0)

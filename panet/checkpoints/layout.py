@@ -1,0 +1,63 @@
+"""Reading a network's architecture arguments off the tensors of a state dict (ours or the
+authors' layout), for the hints of strict-loading errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor
+
+from panet.models.positions import POSITIONS, insert_attention
+
+
+def body_indices(state: Mapping[str, Tensor], leaf: str) -> list[int]:
+    """Sorted indices ``i`` of ``body.{i}.<leaf>`` keys."""
+    pattern = re.compile(rf"^body\.(\d+)\.{re.escape(leaf)}$")
+    return sorted(int(m.group(1)) for k in state if (m := pattern.match(k)))
+
+
+def _infer_positions(n_blocks: int, attention_indices: list[int]) -> tuple[str, ...] | None:
+    """The positions whose layout puts attention at ``attention_indices`` in the body."""
+    # Single positions first, "mid" (the paper's) before the rest: with few blocks several
+    # layouts coincide and the paper's is the likelier reading.
+    subsets = [("mid",), (), ("pre",), ("post",)]
+    subsets += [(a, b) for i, a in enumerate(POSITIONS) for b in POSITIONS[i + 1 :]]
+    subsets.append(POSITIONS)
+    for subset in subsets:
+        layout = insert_attention([None] * n_blocks, subset, lambda: "attention")
+        if [i for i, m in enumerate(layout) if m == "attention"] == attention_indices:
+            return subset
+    return None
+
+
+def infer_arch_args(state: Mapping[str, Tensor]) -> dict[str, Any]:
+    """Architecture arguments readable from the tensors of a state dict (in our layout or the
+    authors'): ``n_colors``, ``n_feats``, ``n_resblocks``, ``positions``, ``reduction``,
+    ``scale``, and a guess of ``arch``. Arguments not stored in weights (levels, patch size)
+    are not included."""
+    found: dict[str, Any] = {}
+    head = state.get("head.0.weight")
+    if head is not None and head.dim() == 4:
+        found["n_feats"], found["n_colors"] = int(head.shape[0]), int(head.shape[1])
+    blocks = body_indices(state, "body.0.weight")
+    attentions = body_indices(state, "conv_match.0.weight")
+    if blocks:
+        found["n_resblocks"] = len(blocks)
+        positions = _infer_positions(len(blocks), attentions)
+        if positions is not None:
+            found["positions"] = positions
+    if attentions and "n_feats" in found:
+        embed = state[f"body.{attentions[0]}.conv_match.0.weight"].shape[0]
+        found["reduction"] = found["n_feats"] // max(int(embed), 1)
+    upsampler = sorted(
+        int(m.group(1)) for k in state if (m := re.match(r"^tail\.0\.(\d+)\.weight$", k))
+    )
+    if upsampler and "n_feats" in found:
+        first = state[f"tail.0.{upsampler[0]}.weight"].shape[0]
+        found["scale"] = 3 if first == 9 * found["n_feats"] else 2 ** len(upsampler)
+        found["arch"] = "pa_edsr" if attentions or "msa.conv_match.0.weight" in state else "edsr"
+    elif head is not None:
+        found["arch"] = "panet"
+    return found

@@ -1,0 +1,58 @@
+"""The authors' released checkpoints: one key mapping per architecture family
+(``official/panet.py``, ``official/edsr.py``) and ``load_official``, which builds our network,
+maps the file onto it and loads it strictly (``panet.checkpoints.strict``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+from panet.attention.pyramid import fastest_implementation
+from panet.checkpoints.files import StateDict, extract_state_dict, read_checkpoint
+from panet.checkpoints.official import edsr, panet
+from panet.checkpoints.strict import load_exactly
+from panet.models.registry import build_network
+
+#: How each architecture with released weights maps the authors' keys onto ours.
+OFFICIAL_LAYOUTS: Mapping[str, Callable[[Mapping[str, Tensor]], StateDict]] = {
+    "panet": panet.to_ours,
+    "pa_edsr": edsr.to_ours,
+    "edsr": edsr.to_ours,
+}
+#: Architectures with released official weights that ``load_official`` understands.
+OFFICIAL_ARCHITECTURES: tuple[str, ...] = tuple(OFFICIAL_LAYOUTS)
+
+
+def official_to_ours(state: Mapping[str, Tensor], arch: str) -> StateDict:
+    """Map the authors' key layout of ``arch`` onto ours (see the per-family modules)."""
+    if arch not in OFFICIAL_LAYOUTS:
+        raise ValueError(f"arch must be one of {OFFICIAL_ARCHITECTURES} for official weights")
+    return OFFICIAL_LAYOUTS[arch](state)
+
+
+def load_official(path: str | os.PathLike, arch: str, **arch_args: Any) -> nn.Module:
+    """The authors' network with their released weights, in eval mode.
+
+    Args:
+        path: a ``.pt`` file from the authors (bare state dict, or nested under
+            ``state_dict``/``model``; ``module.`` prefixes are fine).
+        arch: ``"panet"`` (denoising, demosaicing, CAR), ``"pa_edsr"`` (SR) or ``"edsr"``.
+        **arch_args: constructor arguments of the network, e.g. ``n_resblocks=80``,
+            ``n_colors=1``, ``scale=2``; ``attention_impl`` defaults to the fastest exact
+            implementation available.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError (a ValueError): unreadable file, or any missing, unexpected or wrongly
+            shaped tensor (listed, with the architecture arguments that would fit).
+    """
+    if arch not in OFFICIAL_ARCHITECTURES:
+        raise ValueError(f"arch must be one of {OFFICIAL_ARCHITECTURES} for official weights")
+    arch_args.setdefault("attention_impl", fastest_implementation())
+    state = extract_state_dict(read_checkpoint(path), source=str(path))
+    net = build_network(arch, **arch_args)
+    load_exactly(net, official_to_ours(state, arch), source=str(path))
+    return net.eval()

@@ -1,0 +1,216 @@
+"""Restore your own images with a checkpoint: ``python -m panet.cli.restore``.
+
+Examples::
+
+    # our checkpoint (records its architecture), a folder of noisy photos
+    python -m panet.cli.restore --ckpt runs/dn30/model.pt --task denoise \\
+        --inputs photos/ --out restored/
+    # the authors' released SR weights, ×2, with the paper's chop and ×8 self-ensemble
+    python -m panet.cli.restore --ckpt PA_EDSR_x2.pt --arch pa_edsr --arch-arg scale=2 \\
+        --task sr --inputs small.png --out big/ --mode chop --self-ensemble
+
+Each input image is written as ``OUT/<name>.png`` (clamped and rounded to 8 bits). Tasks:
+
+* ``denoise``: RGB or grey noisy images (a grey image through a colour network is replicated to
+  3 channels and the output averaged back to grey).
+* ``demosaic``: 3-channel Bayer mosaics with the missing samples set to 0 (what
+  ``data.degradations.BayerMosaic`` produces).
+* ``car`` (JPEG artifact removal): the networks work on luma. RGB inputs are converted to the
+  Y channel (MATLAB ``rgb2ycbcr``, rounded to 8 bits as in the benchmark protocol); the output
+  is that restored Y channel, written as a grey PNG. Grey inputs are used as they are.
+* ``sr``: images are upscaled by the network's scale.
+
+Unreadable files are reported and skipped; the exit status is 1 when any file failed, 2 for
+bad arguments or checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import Tensor
+
+from panet.checkpoints.for_evaluation import load_for_evaluation
+from panet.checkpoints.official import OFFICIAL_ARCHITECTURES
+from panet.imaging.color import rgb_to_y_uint8
+from panet.imaging.io import is_image_file, read_image, write_png
+from panet.inference.restoration import MODES, restore
+from panet.tasks import AUTHORS_CHOP_MIN_SIZE, TASKS, check_network_fits_task
+
+
+def parse_arch_args(items: Sequence[str]) -> dict[str, Any]:
+    """``["n_resblocks=80", "positions=('mid',)"]`` -> ``{"n_resblocks": 80, ...}``.
+
+    Values are Python literals (numbers, booleans, tuples, None); anything else stays a string.
+    """
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--arch-arg expects KEY=VALUE, got {item!r}")
+        try:
+            value: Any = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        parsed[key.strip()] = value
+    return parsed
+
+
+def collect_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
+    """Image files named directly or found (non-recursively, sorted) in the given folders.
+
+    Returns the files and the problems found (missing paths, folders without images). Files
+    named directly are kept whatever their extension, so a bad one is reported when read.
+    """
+    files: list[Path] = []
+    problems: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p))
+            if not found:
+                problems.append(f"{path}: folder contains no image files")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(f"{path}: no such file or folder")
+    return files, problems
+
+
+def output_paths(files: Sequence[Path], out_dir: Path) -> list[Path]:
+    """``out_dir/<stem>.png`` per file; refuses name clashes and overwriting an input."""
+    outputs = [out_dir / f"{f.stem}.png" for f in files]
+    seen: dict[Path, Path] = {}
+    for source, target in zip(files, outputs, strict=True):
+        if target in seen:
+            raise ValueError(
+                f"{seen[target]} and {source} would both be written to {target}; restore them "
+                "into different --out folders"
+            )
+        if target.resolve() == source.resolve():
+            raise ValueError(f"writing {target} would overwrite the input; choose another --out")
+        seen[target] = source
+    return outputs
+
+
+def prepare_input(img: Tensor, task: str) -> Tensor:
+    """The network input ``[C, H, W]`` 0–255 for one image read from disk (see module doc)."""
+    if task == "car" and img.shape[0] == 3:
+        return rgb_to_y_uint8(img)
+    if task == "demosaic" and img.shape[0] != 3:
+        raise ValueError(
+            "demosaic expects a 3-channel mosaic with missing samples set to 0; got a "
+            f"{img.shape[0]}-channel image"
+        )
+    return img
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m panet.cli.restore",
+        description="Restore images with a PANet-Lab or official checkpoint and write PNGs.",
+    )
+    parser.add_argument("--ckpt", required=True, help="checkpoint file")
+    parser.add_argument(
+        "--arch",
+        choices=OFFICIAL_ARCHITECTURES,
+        help="architecture of official (authors') weights; omit for our own checkpoints",
+    )
+    parser.add_argument(
+        "--arch-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor argument for official weights, e.g. n_resblocks=80 (repeatable)",
+    )
+    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--inputs", required=True, nargs="+", help="image files and/or folders")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="tiles",
+        help="tiles: fast, seam-free (default); chop: the authors' evaluation; full: whole image",
+    )
+    parser.add_argument("--self-ensemble", action="store_true", help="×8 self-ensemble ('+')")
+    parser.add_argument("--shave", type=int, default=10, help="chop overlap (input pixels)")
+    parser.add_argument(
+        "--min-size",
+        type=int,
+        default=None,
+        help="chop piece-area threshold (default: the authors' value for the task)",
+    )
+    parser.add_argument("--tile", type=int, default=128, help="tile side (input pixels)")
+    parser.add_argument("--overlap", type=int, default=16, help="tile overlap (input pixels)")
+    parser.add_argument("--batch-size", type=int, default=4, help="tiles per network call")
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        arch_args = parse_arch_args(args.arch_arg)
+        net = load_for_evaluation(args.ckpt, args.arch, arch_args or None).to(args.device)
+        check_network_fits_task(net, args.task)
+        files, problems = collect_inputs(args.inputs)
+        outputs = output_paths(files, args.out)
+    except (OSError, ValueError) as error:
+        console.print(f"error: {error}", markup=False, highlight=False)
+        return 2
+    for problem in problems:
+        console.print(f"skipped {problem}", style="red", markup=False, highlight=False)
+
+    failures = len(problems)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        job = progress.add_task("restoring", total=len(files))
+        for source, target in zip(files, outputs, strict=True):
+            progress.update(job, description=f"restoring {source.name}")
+            try:
+                lq = prepare_input(read_image(source), args.task)
+                restored = restore(
+                    net,
+                    lq[None],
+                    mode=args.mode,
+                    self_ensemble=args.self_ensemble,
+                    shave=args.shave,
+                    min_size=(
+                        AUTHORS_CHOP_MIN_SIZE[args.task] if args.min_size is None else args.min_size
+                    ),
+                    tile=args.tile,
+                    overlap=args.overlap,
+                    batch_size=args.batch_size,
+                )
+                write_png(restored[0], target)
+            except (OSError, ValueError, RuntimeError) as error:
+                failures += 1
+                progress.console.print(
+                    f"failed {source}: {error}", style="red", markup=False, highlight=False
+                )
+            progress.advance(job)
+        progress.update(job, description="restored")
+    written = len(files) - (failures - len(problems))
+    console.print(f"wrote {written} image(s) to {args.out}; {failures} failure(s)", markup=False)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

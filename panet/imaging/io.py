@@ -1,0 +1,132 @@
+"""Reading and writing 8-bit image files as tensors (the data pipeline, evaluation's saved
+images and the restore command all use these two functions).
+
+Every image in the project is a float32 tensor [C, H, W] holding integer values in
+0–255, with C = 1 (grey) or C = 3 (RGB). Decoding uses Pillow and follows MATLAB's `imread`
+conventions that the published benchmark numbers rely on: pixel values are taken as stored
+(no EXIF rotation, no colour management).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from panet.atomic import atomic_write
+from panet.imaging.quantize import quantize_uint8
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+# Pillow modes whose samples do not fit in 8 bits; scaling them down is a choice the user
+# must make, because the published protocols score 8-bit images.
+_HIGH_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+# Pillow decodes 16-bit RGB PNG/TIFF into mode "RGB" by dropping the low byte; the raw
+# mode of the file's tiles ("RGB;16B", "RGB;16L", ...) is the only trace of the real depth.
+_HIGH_DEPTH_RAWMODE = re.compile(r";(16|32)")
+_FORMATS_WITH_HIDDEN_DEPTH = frozenset({"PNG", "TIFF"})
+
+
+def is_image_file(path: Path) -> bool:
+    """True when the file name has one of the supported extensions (case-insensitive)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
+    """Decode an 8-bit image file into a tensor.
+
+    Args:
+        path: a PNG, JPEG, BMP or TIFF file.
+
+    Returns:
+        float32 tensor [C, H, W], integer values in 0–255; C = 1 for grey images and C = 3
+        for RGB. Palette images become RGB (grey palettes stay RGB: they are stored as
+        colour). An alpha channel is dropped only when it is fully opaque.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is corrupt or not an image, has a non-opaque alpha channel, or
+            has more than 8 bits per sample (16-bit or float), or an unsupported colour mode.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            _reject_high_depth(image, path)
+            image.load()
+            array = _to_8bit_array(image, path)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(
+            f"cannot decode image {path}: {error}. The file is corrupt, truncated or not an "
+            f"image; replace it or remove it from the folder."
+        ) from error
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float()
+
+
+def write_png(img: torch.Tensor, path: str | os.PathLike[str]) -> None:
+    """Write an image tensor as an 8-bit PNG, atomically (temporary file + rename).
+
+    Args:
+        img: tensor [C, H, W] with C = 1 or 3, values on the 0–255 scale (any float dtype);
+            values are clamped to [0, 255] and rounded half away from zero
+            (``panet.imaging.quantize``).
+        path: destination file; parent folders are created.
+    """
+    if img.ndim != 3 or img.shape[0] not in (1, 3):
+        raise ValueError(
+            f"write_png expects a [C,H,W] tensor with C = 1 or 3, got {tuple(img.shape)}"
+        )
+    array = quantize_uint8(img.detach().cpu()).to(torch.uint8).permute(1, 2, 0).numpy()
+    image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+    with atomic_write(path) as handle:
+        image.save(handle, format="PNG")
+
+
+def _reject_high_depth(image: Image.Image, path: Path) -> None:
+    rawmodes = [tile.args[0] if isinstance(tile.args, tuple) else tile.args for tile in image.tile]
+    hidden = image.format in _FORMATS_WITH_HIDDEN_DEPTH and any(
+        isinstance(raw, str) and _HIGH_DEPTH_RAWMODE.search(raw) for raw in rawmodes
+    )
+    if image.mode in _HIGH_DEPTH_MODES or hidden:
+        raise ValueError(
+            f"{path} has more than 8 bits per sample (Pillow mode {image.mode!r}, raw "
+            f"{rawmodes}); the data pipeline and the published protocols use 8-bit images. "
+            f"Convert it to 8 bits first, e.g. `magick {path.name} -depth 8 out.png`."
+        )
+
+
+def _to_8bit_array(image: Image.Image, path: Path) -> np.ndarray:
+    """[H, W] (grey) or [H, W, 3] (RGB) uint8 array of a loaded Pillow image."""
+    mode = image.mode
+    if mode == "P":
+        has_alpha = "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+        mode = image.mode
+    if mode == "1":
+        image, mode = image.convert("L"), "L"
+    if mode == "YCbCr":
+        image, mode = image.convert("RGB"), "RGB"
+    if mode in ("LA", "PA", "RGBA"):
+        alpha = np.asarray(image.getchannel("A"))
+        if alpha.min() < 255:
+            raise ValueError(
+                f"{path} has a transparent alpha channel (mode {mode}); restoration needs "
+                f"opaque images. Flatten it onto a background first (e.g. `magick "
+                f"{path.name} -background white -flatten out.png`); fully opaque alpha "
+                f"channels are dropped automatically."
+            )
+        image = image.convert("L" if mode == "LA" else "RGB")
+        mode = image.mode
+    if mode not in ("L", "RGB"):
+        raise ValueError(
+            f"{path} uses the unsupported colour mode {mode!r}; convert it to 8-bit RGB or "
+            f"greyscale (e.g. `magick {path.name} -colorspace sRGB -depth 8 out.png`)."
+        )
+    return np.array(image, dtype=np.uint8)  # a writable copy, so torch can own it

@@ -1,0 +1,206 @@
+"""The fast pyramid attention computes the faithful one's function: outputs, and gradients with
+respect to the query, the keys and the values (hence every parameter upstream of them)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from panet.attention import PyramidAttention
+from panet.attention.faithful import faithful_attention
+from panet.attention.fast import _choose_blocks, fast_attention
+from panet.attention.native import native_library
+
+SCALES = (1.0, 0.9, 0.8, 0.7, 0.6)
+
+needs_native = pytest.mark.skipif(
+    native_library() is None, reason="no C compiler: the native kernels cannot be built"
+)
+PATHS = [pytest.param(True, marks=needs_native, id="native"), pytest.param(False, id="eager")]
+
+
+def rel(a: torch.Tensor | None, b: torch.Tensor | None) -> float:
+    """Relative L2 distance of ``a`` from the reference ``b``; None means all zeros."""
+    if a is None and b is None:
+        return 0.0
+    a = torch.zeros_like(b) if a is None else a
+    b = torch.zeros_like(a) if b is None else b
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+def random_inputs(batch, channels, embed, height, width, levels, dtype=torch.float32, seed=0):
+    """Query [B,c,H,W], keys [B,c,Hl,Wl] and values [B,C,Hl,Wl] at floor(H*s) x floor(W*s)."""
+    gen = torch.Generator().manual_seed(seed)
+    sizes = [(math.floor(height * s), math.floor(width * s)) for s in SCALES[:levels]]
+
+    def leaf(*shape):
+        return torch.randn(*shape, generator=gen, dtype=dtype).requires_grad_()
+
+    query = leaf(batch, embed, height, width)
+    keys = [leaf(batch, embed, h, w) for h, w in sizes]
+    values = [leaf(batch, channels, h, w) for h, w in sizes]
+    return query, keys, values
+
+
+def run(fn, query, keys, values, grad_seed=1, **kwargs):
+    """Output and gradients (query, *keys, *values) of ``fn`` under a random upstream grad."""
+    out = fn(query, keys, values, **kwargs)
+    gen = torch.Generator().manual_seed(grad_seed)
+    upstream = torch.randn(out.shape, generator=gen, dtype=out.dtype)
+    grads = torch.autograd.grad(out, [query, *keys, *values], upstream, allow_unused=True)
+    return out, grads
+
+
+CASES = [
+    # batch, C, c, H, W, levels, patch, hard
+    (2, 8, 4, 7, 9, 1, 3, False),
+    (2, 8, 4, 9, 7, 2, 3, False),
+    (2, 8, 6, 11, 6, 3, 1, False),
+    (3, 8, 5, 8, 8, 4, 3, True),
+    (2, 8, 8, 12, 10, 5, 3, False),
+    (2, 8, 4, 10, 11, 5, 1, False),
+    (2, 8, 4, 9, 12, 5, 3, True),
+    (2, 8, 4, 5, 3, 3, 3, False),  # width 3 at full scale, 1 column at scale 0.6
+]
+
+
+@pytest.mark.parametrize("native", PATHS)
+@pytest.mark.parametrize("block_elements", [1 << 22, 3000], ids=["one-block", "row-blocks"])
+@pytest.mark.parametrize(
+    ("batch", "channels", "embed", "height", "width", "levels", "k", "hard"), CASES
+)
+def test_fast_matches_faithful(
+    batch, channels, embed, height, width, levels, k, hard, block_elements, native
+):
+    query, keys, values = random_inputs(batch, channels, embed, height, width, levels)
+    options = dict(patch_size=k, softmax_scale=10.0, hard=hard)
+    ref_out, ref_grads = run(faithful_attention, query, keys, values, **options)
+    out, grads = run(
+        fast_attention,
+        query,
+        keys,
+        values,
+        block_elements=block_elements,
+        native=native,
+        **options,
+    )
+    assert out.shape == ref_out.shape == (batch, channels, height, width)
+    assert rel(out, ref_out) <= 1e-5
+    for got, want in zip(grads, ref_grads, strict=True):
+        assert rel(got, want) <= 1e-4
+    if hard:  # the one-hot is not differentiable: like the faithful version, no score gradient
+        assert all(g is None for g in grads[: 1 + levels])
+    else:
+        assert all(g is not None for g in grads)
+
+
+@pytest.mark.parametrize("native", PATHS)
+def test_fast_is_exact_in_float64(native):
+    query, keys, values = random_inputs(2, 8, 4, 9, 8, 5, dtype=torch.float64, seed=3)
+    options = dict(patch_size=3, softmax_scale=10.0, hard=False)
+    ref_out, ref_grads = run(faithful_attention, query, keys, values, **options)
+    out, grads = run(
+        fast_attention, query, keys, values, native=native, block_elements=2000, **options
+    )
+    assert rel(out, ref_out) <= 1e-12
+    assert max(rel(g, r) for g, r in zip(grads, ref_grads, strict=True)) <= 1e-12
+
+
+@pytest.mark.parametrize("native", PATHS)
+def test_hard_ties_keep_every_maximum(native):
+    """Constant query, keys and values: every fully interior key patch of every level ties for
+    the maximum score of an interior query, and, as the authors' ``(y == max)``, every tied
+    patch is pasted, so a central pixel receives 9 pastes of T ones (then divided by 4)."""
+    sizes = [(7, 8), (6, 7), (5, 6)]
+    query = torch.ones(2, 4, 7, 8)
+    keys = [torch.ones(2, 4, h, w) for h, w in sizes]
+    values = [torch.ones(2, 3, h, w) for h, w in sizes]
+    options = dict(patch_size=3, softmax_scale=10.0, hard=True)
+    ref = faithful_attention(query, keys, values, **options)
+    out = fast_attention(query, keys, values, native=native, **options)
+    tied = sum((h - 2) * (w - 2) for h, w in sizes)
+    assert torch.equal(out, ref)
+    assert out[:, :, 3, 4].eq(9 * tied / 4).all()
+
+
+def test_native_and_eager_paths_agree():
+    if native_library() is None:
+        pytest.skip("no C compiler: the native kernels cannot be built")
+    query, keys, values = random_inputs(2, 8, 4, 10, 9, 5, seed=5)
+    options = dict(patch_size=3, softmax_scale=10.0, hard=False, block_elements=3000)
+    out_n, grads_n = run(fast_attention, query, keys, values, native=True, **options)
+    out_e, grads_e = run(fast_attention, query, keys, values, native=False, **options)
+    assert rel(out_n, out_e) <= 1e-6
+    assert max(rel(a, b) for a, b in zip(grads_n, grads_e, strict=True)) <= 1e-5
+
+
+def test_module_fast_equals_faithful_including_parameter_gradients():
+    torch.manual_seed(0)
+    fast = PyramidAttention(channels=8, reduction=2, levels=5, impl="fast")
+    faithful = PyramidAttention(channels=8, reduction=2, levels=5, impl="faithful")
+    faithful.load_state_dict(fast.state_dict())
+    x = torch.randn(2, 8, 11, 10)
+    outs = []
+    for module in (fast, faithful):
+        module.zero_grad()
+        xi = x.clone().requires_grad_()
+        out = module(xi)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        outs.append((out, xi.grad, [p.grad for p in module.parameters()]))
+    (out_f, gx_f, gp_f), (out_r, gx_r, gp_r) = outs
+    assert rel(out_f, out_r) <= 1e-5
+    assert rel(gx_f, gx_r) <= 1e-4
+    assert max(rel(a, b) for a, b in zip(gp_f, gp_r, strict=True)) <= 1e-4
+
+
+def test_blocks_respect_the_budget():
+    # training shape: one padded query row of all five levels is 50 * 8250 elements
+    rows, images = _choose_blocks(16, 48, 50, 1, 8250, 1 << 22)
+    assert images == 1 and rows >= 1 and (rows + 2) * 50 * 8250 <= 1 << 22
+    rows, images = _choose_blocks(16, 6, 8, 1, 200, 1 << 22)
+    assert rows == 6 and images == 16  # small images are batched instead
+    rows, images = _choose_blocks(1, 82, 84, 1, 23252, 1 << 22)
+    assert (rows, images) == (4, 1)  # large tiles: a few rows per block despite the budget
+
+
+def test_bad_inputs_raise_clear_errors():
+    query, keys, values = random_inputs(1, 8, 4, 6, 6, 2)
+    with pytest.raises(ValueError, match="patch_size"):
+        fast_attention(query, keys, values, patch_size=2, softmax_scale=10.0, hard=False)
+    with pytest.raises(ValueError, match="values"):
+        fast_attention(query, keys, values[:1], patch_size=3, softmax_scale=10.0, hard=False)
+    with pytest.raises(ValueError, match="block_elements"):
+        fast_attention(
+            query, keys, values, patch_size=3, softmax_scale=10.0, hard=False, block_elements=0
+        )
+    with pytest.raises(ValueError, match="native"):
+        fast_attention(
+            query.half(),
+            [k.half() for k in keys],
+            [v.half() for v in values],
+            patch_size=3,
+            softmax_scale=10.0,
+            hard=False,
+            native=True,
+        )
+
+
+@pytest.mark.parametrize("native", PATHS)
+@pytest.mark.parametrize(("gain", "k"), [(40.0, 3), (1.0, 5)], ids=["peaked-k3", "k5"])
+def test_peaked_softmax_and_larger_patches(native, gain, k):
+    """Scores spanning hundreds (most weights underflow to zero, exercising the kernels' own
+    exp and the saved log-sum-exp) and a 5 x 5 patch (25 taps, the clipped box-sum path)."""
+    query, keys, values = random_inputs(2, 8, 4, 9, 10, 3, seed=7)
+    with torch.no_grad():
+        query.mul_(gain)
+    options = dict(patch_size=k, softmax_scale=10.0, hard=False)
+    ref_out, ref_grads = run(faithful_attention, query, keys, values, **options)
+    out, grads = run(
+        fast_attention, query, keys, values, native=native, block_elements=3000, **options
+    )
+    assert torch.isfinite(out).all()
+    assert rel(out, ref_out) <= 1e-5
+    for got, want in zip(grads, ref_grads, strict=True):
+        assert rel(got, want) <= 1e-4

@@ -1,0 +1,163 @@
+"""The restore command on synthetic image folders with tiny saved networks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from panet.checkpoints import save_network
+from panet.cli.restore import main, parse_arch_args
+from panet.imaging.io import read_image
+from panet.models.registry import build_network
+
+
+def tiny_panet(tmp_path: Path, n_colors: int = 3) -> Path:
+    torch.manual_seed(0)
+    net = build_network(
+        "panet", n_colors=n_colors, n_feats=4, n_resblocks=1, levels=2, attention_impl="faithful"
+    )
+    return save_network(net, tmp_path / f"panet_c{n_colors}.pt")
+
+
+def write_rgb(path: Path, h: int = 14, w: int = 18, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_folder_with_a_corrupt_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = tiny_panet(tmp_path)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_rgb(folder / "a.png", seed=1)
+    write_rgb(folder / "c.jpg", h=9, w=11, seed=2)
+    (folder / "b.png").write_bytes(b"not a png at all")
+    (folder / "notes.txt").write_text("ignored: not an image extension")
+    out = tmp_path / "out"
+
+    code = main(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--task",
+            "denoise",
+            "--inputs",
+            str(folder),
+            "--out",
+            str(out),
+            "--mode",
+            "tiles",
+            "--tile",
+            "8",
+            "--overlap",
+            "4",
+        ]
+    )
+
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    assert read_image(out / "a.png").shape == (3, 14, 18)
+    assert read_image(out / "c.png").shape == (3, 9, 11)
+    err = capsys.readouterr().err
+    assert "b.png" in err and "cannot decode" in err
+    assert "2 image(s)" in err and "1 failure(s)" in err
+
+
+def test_car_writes_the_restored_y_channel(tmp_path: Path) -> None:
+    ckpt = tiny_panet(tmp_path, n_colors=1)
+    image = write_rgb(tmp_path / "photo.png")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--task",
+            "car",
+            "--inputs",
+            str(image),
+            "--out",
+            str(out),
+            "--mode",
+            "chop",
+            "--self-ensemble",
+        ]
+    )
+    assert code == 0
+    assert read_image(out / "photo.png").shape == (1, 14, 18)
+
+
+def test_wrong_task_for_network_and_bad_arguments(tmp_path: Path) -> None:
+    ckpt = tiny_panet(tmp_path)
+    image = write_rgb(tmp_path / "x.png")
+    common = ["--ckpt", str(ckpt), "--inputs", str(image), "--out", str(tmp_path / "o")]
+    assert main([*common, "--task", "sr"]) == 2  # scale-1 network
+    assert main([*common, "--task", "denoise", "--arch-arg", "n_feats=4"]) == 2  # no --arch
+    assert (
+        main(
+            [
+                "--ckpt",
+                str(tmp_path / "none.pt"),
+                "--task",
+                "denoise",
+                "--inputs",
+                str(image),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+    # Writing x.png next to itself would overwrite the input.
+    assert (
+        main(
+            [
+                "--ckpt",
+                str(ckpt),
+                "--task",
+                "denoise",
+                "--inputs",
+                str(image),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_input_is_reported_and_others_still_written(tmp_path: Path) -> None:
+    ckpt = tiny_panet(tmp_path)
+    image = write_rgb(tmp_path / "x.png")
+    out = tmp_path / "o"
+    code = main(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--task",
+            "denoise",
+            "--inputs",
+            str(image),
+            str(tmp_path / "missing.png"),
+            "--out",
+            str(out),
+            "--mode",
+            "full",
+        ]
+    )
+    assert code == 1
+    assert (out / "x.png").is_file()
+
+
+def test_parse_arch_args() -> None:
+    assert parse_arch_args(["n_resblocks=80", "positions=('mid',)", "attention_impl=fast"]) == {
+        "n_resblocks": 80,
+        "positions": ("mid",),
+        "attention_impl": "fast",
+    }
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_arch_args(["n_resblocks"])
