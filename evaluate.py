@@ -23,15 +23,8 @@ from torch import nn
 
 from panet.cli.config_checks import ConfigError, check_model, check_task
 from panet.cli.results import print_results_table, results_by_set
-from panet.cli.run_setup import (
-    METRICS_FILE,
-    bootstrap,
-    plain_config,
-    print_config_tree,
-    register_resolvers,
-    save_resolved_config,
-    write_metrics,
-)
+from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
+from panet.inference import Inference
 from panet.tasks import check_network_fits_task
 
 bootstrap()
@@ -57,7 +50,7 @@ def build_network(cfg: DictConfig) -> tuple[nn.Module, str]:
 
 
 def score_sets(
-    net: nn.Module, cfg: DictConfig, output_dir: Path
+    net: nn.Module, inference: Inference, cfg: DictConfig, output_dir: Path
 ) -> tuple[dict[str, float], list[str]]:
     """Restore and score every image of every test set; returns set means and set names."""
     from rich.progress import track
@@ -67,14 +60,13 @@ def score_sets(
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("test")
-    restore = instantiate(cfg.inference)
     scorer = ImageScorer(instantiate(cfg.task.protocol), int(net.scale))
     metrics: dict[str, float] = {}
     names = list(datamodule.test_set_names)
     for set_name, loader in zip(names, datamodule.test_dataloader(), strict=True):
         means = SetMeans()
         for batch in track(loader, description=f"{set_name:>12}", total=len(loader)):
-            pred, scores = restore_and_score(net, restore, scorer, set_name, batch)
+            pred, scores = restore_and_score(net, inference, scorer, set_name, batch)
             means.add(scores)
             if cfg.save_images:
                 for image, name in zip(pred, batch["name"], strict=True):
@@ -85,24 +77,19 @@ def score_sets(
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run the evaluation described by ``cfg``; returns what is written to metrics.json."""
-    from panet.inference import describe_inference
-
     plain = plain_config(cfg)
     check_task(plain["task"], plain["degradation"])
-    output_dir = Path(cfg.paths.output_dir)
-    if cfg.get("print_config"):
-        print_config_tree(cfg, title=f"run folder: {output_dir}")
-    save_resolved_config(cfg, output_dir)
+    output_dir = start_run(cfg)
 
     net, source = build_network(cfg)
     try:
         check_network_fits_task(net, cfg.task.name, scale=int(cfg.degradation.get("scale", 1)))
     except ValueError as error:
         raise ConfigError(str(error)) from error
-    metrics, names = score_sets(net, cfg, output_dir)
+    inference: Inference = instantiate(cfg.inference)
+    metrics, names = score_sets(net, inference, cfg, output_dir)
     protocol = instantiate(cfg.task.protocol)
     degradation = instantiate(cfg.degradation)
-    inference = {k: v for k, v in plain["inference"].items() if not k.startswith("_")}
     result: dict[str, Any] = dict(metrics)
     result["meta"] = {
         "task": cfg.task.name,
@@ -110,12 +97,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "colour": cfg.task.colour,
         "degradation": degradation.describe(),
         "protocol": protocol.describe(),
-        "inference": describe_inference(**inference),
-        "self_ensemble": bool(inference.get("self_ensemble", False)),
+        "inference": inference.describe(),
+        "self_ensemble": inference.self_ensemble,
         "network": {"arch": net.arch, "arch_args": dict(net.arch_args), "source": source},
         "checkpoint": None if cfg.ckpt is None else str(cfg.ckpt),
     }
-    write_metrics(output_dir / METRICS_FILE, result)
     suffix = "+" if result["meta"]["self_ensemble"] else ""
     print_results_table(
         results_by_set(metrics),
@@ -123,7 +109,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         f"({protocol.channels.upper()}, shave {protocol.shave}, "
         f"{protocol.ssim_window} SSIM)",
     )
-    print(f"metrics: {output_dir / METRICS_FILE}")
+    finish_run(output_dir, result)
     return result
 
 

@@ -24,15 +24,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from panet.cli.config_checks import check_run_config
 from panet.cli.results import print_results_table, results_by_set
-from panet.cli.run_setup import (
-    METRICS_FILE,
-    bootstrap,
-    plain_config,
-    print_config_tree,
-    register_resolvers,
-    save_resolved_config,
-    write_metrics,
-)
+from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
 
 bootstrap()
 LAST_CHECKPOINT = "last.ckpt"
@@ -77,9 +69,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_run_config(plain_config(cfg), training=True)
     output_dir = Path(cfg.paths.output_dir)
     if rank_zero_only.rank == 0:
-        if cfg.get("print_config"):
-            print_config_tree(cfg, title=f"run folder: {output_dir}")
-        save_resolved_config(cfg, output_dir)
+        start_run(cfg)
 
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -123,19 +113,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "arch": net.arch,
         "degradation": OmegaConf.to_container(cfg.degradation, resolve=True),
         "protocol": OmegaConf.to_container(cfg.task.protocol, resolve=True),
-        "inference": OmegaConf.to_container(cfg.inference, resolve=True),
+        "inference": module.restore.describe(),
         "monitor": monitor,
         "best_checkpoint": best,
         "run_dir": str(output_dir),
     }
     if trainer.is_global_zero:
-        write_metrics(output_dir / METRICS_FILE, metrics)
         stage = "test" if any(k.startswith("test/") for k in metrics) else "val"
         print_results_table(
             results_by_set(metrics, f"{stage}/"),
             title=f"{stage} results (PSNR dB / SSIM; input = the degraded image)",
         )
-        print(f"metrics: {output_dir / METRICS_FILE}")
+        finish_run(output_dir, metrics)
     return metrics
 
 

@@ -171,6 +171,9 @@ def test_experiments_carry_the_paper_hyperparameters(experiment: str, tmp_path: 
         (["trainer.max_steps=0"], "max_steps"),
         (["scheduler.milestones=[400,200]"], "milestones"),
         (["monitor=val/Kodak24/psnr"], "data.val_sets"),
+        (["task.n_colors=1"], "task.n_colors"),
+        (["task=car", "task.colour=rgb"], "task.colour"),
+        (["pyramid.impl=quick"], "pyramid.impl"),
     ],
 )
 def test_bad_values_fail_early_with_the_key_to_change(

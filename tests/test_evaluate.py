@@ -10,6 +10,7 @@ import pytest
 from evaluate import evaluate
 from panet.checkpoints import load_for_evaluation, save_network
 from panet.cli.config_checks import ConfigError
+from panet.models.registry import build_network
 from tests.run_helpers import TINY, compose_config, run_script
 from train import train
 
@@ -63,6 +64,14 @@ def test_identity_baseline_and_images(tmp_path: Path) -> None:
 def test_checkpoint_or_model_exactly_one(tmp_path: Path) -> None:
     cfg = compose_config("evaluate", [*EMBEDDED], tmp_path)
     with pytest.raises(ConfigError, match="exactly one"):
+        evaluate(cfg)
+
+
+def test_checkpoint_that_does_not_fit_the_task_is_refused(tmp_path: Path) -> None:
+    rgb = build_network("panet", n_colors=3, n_feats=4, n_resblocks=1, levels=1)
+    path = save_network(rgb, tmp_path / "rgb.pt")
+    cfg = compose_config("evaluate", [f"ckpt={path}", "task=car", *EMBEDDED], tmp_path)
+    with pytest.raises(ConfigError, match="Y channel.*n_colors=1"):
         evaluate(cfg)
 
 

@@ -428,23 +428,14 @@ def fast_attention(
 ) -> Tensor:
     """Pyramid attention output (without the residual), computed by the exact fast form.
 
-    Same arguments, result and gradients as ``panet.attention.faithful.faithful_attention``:
+    Same result and gradients as ``panet.attention.faithful.faithful_attention``, which
+    documents ``query``, ``keys``, ``values``, ``patch_size``, ``softmax_scale`` and ``hard``
+    (with ``hard`` no gradient reaches the query or the keys, as there). Returns ``[B, C, H, W]``.
 
     Args:
-        query: query embedding ``f(x)``, ``[B, c, H, W]`` float (any range).
-        keys: key embeddings ``g(z_s)``, one ``[B, c, Hl, Wl]`` per pyramid level.
-        values: value embeddings ``θ(z_s)``, one ``[B, C, Hl, Wl]`` per pyramid level.
-        patch_size: odd patch size ``k`` (3 = block-wise matching, 1 = pixel-wise).
-        softmax_scale: multiplier of the scores before the softmax (10 in the paper).
-        hard: replace the softmax weights by the one-hot of their maximum (ties all kept;
-            no gradient reaches the query or the keys then, as in the faithful version).
         block_elements: approximate size of one block buffer (elements); bounds peak memory.
         native: use the compiled C kernels (True), the pure-PyTorch path (False), or the
             kernels when they compile and the tensors are float32/float64 on CPU (None).
-
-    Returns:
-        ``[B, C, H, W]``: the softmax-weighted value patches pasted at every query position
-        (overlaps add up), divided by 4.
     """
     check_attention_inputs(query, keys, values, patch_size)
     if block_elements < 1:

@@ -42,7 +42,7 @@ from panet.checkpoints.for_evaluation import load_for_evaluation
 from panet.checkpoints.official import OFFICIAL_ARCHITECTURES
 from panet.imaging.color import rgb_to_y_uint8
 from panet.imaging.io import is_image_file, read_image, write_png
-from panet.inference.restoration import MODES, restore
+from panet.inference.restoration import MODES, Inference
 from panet.tasks import AUTHORS_CHOP_MIN_SIZE, TASKS, check_network_fits_task
 
 
@@ -165,6 +165,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         arch_args = parse_arch_args(args.arch_arg)
         net = load_for_evaluation(args.ckpt, args.arch, arch_args or None).to(args.device)
         check_network_fits_task(net, args.task)
+        inference = Inference(
+            mode=args.mode,
+            self_ensemble=args.self_ensemble,
+            shave=args.shave,
+            min_size=AUTHORS_CHOP_MIN_SIZE[args.task] if args.min_size is None else args.min_size,
+            tile=args.tile,
+            overlap=args.overlap,
+            batch_size=args.batch_size,
+        )
         files, problems = collect_inputs(args.inputs)
         outputs = output_paths(files, args.out)
     except (OSError, ValueError) as error:
@@ -186,19 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress.update(job, description=f"restoring {source.name}")
             try:
                 lq = prepare_input(read_image(source), args.task)
-                restored = restore(
-                    net,
-                    lq[None],
-                    mode=args.mode,
-                    self_ensemble=args.self_ensemble,
-                    shave=args.shave,
-                    min_size=(
-                        AUTHORS_CHOP_MIN_SIZE[args.task] if args.min_size is None else args.min_size
-                    ),
-                    tile=args.tile,
-                    overlap=args.overlap,
-                    batch_size=args.batch_size,
-                )
+                restored = inference(net, lq[None])
                 write_png(restored[0], target)
             except (OSError, ValueError, RuntimeError) as error:
                 failures += 1

@@ -89,6 +89,23 @@ def save_resolved_config(cfg: DictConfig, output_dir: str | os.PathLike[str]) ->
     return write_text_atomic(path, OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg))))
 
 
+def start_run(cfg: DictConfig) -> Path:
+    """The run folder, once the config tree is printed (when ``print_config``) and
+    ``config_resolved.yaml`` is saved into it."""
+    output_dir = Path(cfg.paths.output_dir)
+    if cfg.get("print_config"):
+        print_config_tree(cfg, title=f"run folder: {output_dir}")
+    save_resolved_config(cfg, output_dir)
+    return output_dir
+
+
+def finish_run(output_dir: str | os.PathLike[str], metrics: Mapping[str, Any]) -> Path:
+    """Write the run's ``metrics.json`` (see :func:`write_metrics`) and say where it is."""
+    path = write_metrics(Path(output_dir) / METRICS_FILE, metrics)
+    print(f"metrics: {path}")
+    return path
+
+
 def write_metrics(path: str | os.PathLike[str], metrics: Mapping[str, Any]) -> Path:
     """Write ``metrics.json``: flat ``{"<key>": number, ..., "meta": {...}}``, atomically.
 
@@ -114,10 +131,12 @@ __all__ = [
     "METRICS_FILE",
     "PROJECT_ROOT",
     "bootstrap",
+    "finish_run",
     "plain_config",
     "print_config_tree",
     "register_resolvers",
     "run_folder",
     "save_resolved_config",
+    "start_run",
     "write_metrics",
 ]

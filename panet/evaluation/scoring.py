@@ -80,8 +80,8 @@ def restore_and_score(
 
     Args:
         net: the network, passed to ``restore``.
-        restore: ``restore(net, lq) -> pred`` on 0–255 batches (``panet.inference.restore``
-            with the inference options bound).
+        restore: ``restore(net, lq) -> pred`` on 0–255 batches (a
+            ``panet.inference.Inference``).
         scorer: the task's ``ImageScorer``.
         set_name: the set the batch belongs to.
         batch: ``{"lq": [B, C, h, w], "gt": [B, C, s*h, s*w], "name": list[str]}``, 0–255.

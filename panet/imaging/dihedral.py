@@ -8,6 +8,8 @@ bit 1 and a height/width transpose for bit 2: the order of the authors' ``forwar
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor
 
 #: Number of flips/rotations of the square (valid variant indices are 0..7).
@@ -27,30 +29,30 @@ def _transpose(x: Tensor) -> Tensor:
     return x.transpose(-2, -1).contiguous()
 
 
-def _check_index(index: int) -> None:
+#: The variant bits and the operation each one applies, in the order they are applied.
+_STEPS: tuple[tuple[int, Callable[[Tensor], Tensor]], ...] = (
+    (1, _flip_width),
+    (2, _flip_height),
+    (4, _transpose),
+)
+
+
+def _steps(index: int) -> list[Callable[[Tensor], Tensor]]:
     if not 0 <= index < N_DIHEDRAL:
         raise ValueError(f"dihedral variant index must be in 0..7; got {index}")
+    return [operation for bit, operation in _STEPS if index & bit]
 
 
 def dihedral_variant(x: Tensor, index: int) -> Tensor:
     """Variant ``index`` (0–7) of ``x [..., H, W]``: bit 0 flips width, 1 height, 2 transposes."""
-    _check_index(index)
-    if index & 1:
-        x = _flip_width(x)
-    if index & 2:
-        x = _flip_height(x)
-    if index & 4:
-        x = _transpose(x)
+    for operation in _steps(index):
+        x = operation(x)
     return x
 
 
 def undo_dihedral_variant(y: Tensor, index: int) -> Tensor:
-    """Inverse of :func:`dihedral_variant` for the same ``index``."""
-    _check_index(index)
-    if index & 4:
-        y = _transpose(y)
-    if index & 2:
-        y = _flip_height(y)
-    if index & 1:
-        y = _flip_width(y)
+    """Inverse of :func:`dihedral_variant` for the same ``index`` (each step is its own inverse,
+    so the steps are applied in reverse order)."""
+    for operation in reversed(_steps(index)):
+        y = operation(y)
     return y

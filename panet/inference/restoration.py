@@ -1,8 +1,10 @@
 """Evaluation-time inference: range conversion, whole image / chop / tiles, ×8 self-ensemble.
 
-``restore`` is the one place where a batch on the project's 0–255 scale enters a network and
-comes back (``net_in = lq * net.pixel_range / 255``); evaluation and the restore command
-both go through it. How each mode maps to published numbers:
+``Inference`` holds how images are run (validated once; the ``inference`` config group builds
+it) and is itself the ``restore(net, lq)`` callable that validation, ``evaluate.py`` and the
+restore command use. ``restore`` is the one place where a batch on the project's 0–255 scale
+enters a network and comes back (``net_in = lq * net.pixel_range / 255``). How each mode maps
+to published numbers:
 
 * ``mode="chop"``: the authors' evaluation (``forward_chop``); use it to reproduce the paper's
   tables (shave 10; ``min_size`` 6,800 for colour denoising, 6,400 for the other tasks).
@@ -18,13 +20,14 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from panet.inference.chop import chop
-from panet.inference.ensemble import self_ensemble as _self_ensemble
+from panet.inference.ensemble import self_ensemble
 from panet.inference.tiles import tiles
 from panet.models.registry import network_channels
 
@@ -32,48 +35,87 @@ Mode = Literal["full", "chop", "tiles"]
 MODES: tuple[str, ...] = ("full", "chop", "tiles")
 
 
-def _check_options(mode: str, shave: int, min_size: int, tile: int, overlap: int, batch: int):
-    if mode not in MODES:
-        raise ValueError(f"unknown inference mode {mode!r}; choose one of {MODES}")
-    if shave < 0 or min_size < 1:
-        raise ValueError(f"chop needs shave >= 0 and min_size >= 1; got {shave}, {min_size}")
-    if tile < 1 or batch < 1 or not 0 <= overlap < tile:
-        raise ValueError(
-            "tiles needs tile >= 1, batch_size >= 1 and 0 <= overlap < tile; got "
-            f"tile={tile}, overlap={overlap}, batch_size={batch}"
-        )
+@dataclass(frozen=True)
+class Inference:
+    """How whole images go through a network; call it as ``inference(net, lq)``.
 
-
-def network_forward(
-    net: Callable[[Tensor], Tensor],
-    *,
-    scale: int = 1,
-    mode: Mode = "full",
-    self_ensemble: bool = False,
-    shave: int = 10,
-    min_size: int = 6800,
-    tile: int = 128,
-    overlap: int = 16,
-    batch_size: int = 4,
-) -> Callable[[Tensor], Tensor]:
-    """The forward function ``[B, C, H, W] -> [B, C', s*H, s*W]`` for a mode, in the net's range.
-
-    No range conversion and no ``no_grad`` here (see :func:`restore`); useful for composing the
-    authors' evaluation with any callable.
+    Args:
+        mode: "full" (one call), "chop" (the authors' recursive quadrants) or "tiles".
+        self_ensemble: average over the 8 flips/transposes (the paper's "+").
+        shave: chop's overlap added to each half, in input pixels.
+        min_size: chop's piece area (input pixels) below which pieces are run, not split.
+        tile, overlap, batch_size: tile side, minimum overlap (input pixels) and tiles per call.
     """
-    _check_options(mode, shave, min_size, tile, overlap, batch_size)
-    forward: Callable[[Tensor], Tensor]
-    if mode == "chop":
-        forward = functools.partial(chop, net, scale=scale, shave=shave, min_size=min_size)
-    elif mode == "tiles":
-        forward = functools.partial(
-            tiles, net, scale=scale, tile=tile, overlap=overlap, batch_size=batch_size
-        )
-    else:
-        forward = net
-    if self_ensemble:
-        return functools.partial(_self_ensemble, forward)
-    return forward
+
+    mode: Mode = "full"
+    self_ensemble: bool = False
+    shave: int = 10
+    min_size: int = 6800
+    tile: int = 128
+    overlap: int = 16
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown inference mode {self.mode!r}; choose one of {MODES}")
+        if self.shave < 0 or self.min_size < 1:
+            raise ValueError(
+                f"chop needs shave >= 0 and min_size >= 1; got {self.shave}, {self.min_size}"
+            )
+        if self.tile < 1 or self.batch_size < 1 or not 0 <= self.overlap < self.tile:
+            raise ValueError(
+                "tiles needs tile >= 1, batch_size >= 1 and 0 <= overlap < tile; got "
+                f"tile={self.tile}, overlap={self.overlap}, batch_size={self.batch_size}"
+            )
+
+    def forward_for(
+        self, net: Callable[[Tensor], Tensor], scale: int = 1
+    ) -> Callable[[Tensor], Tensor]:
+        """The forward function ``[B, C, H, W] -> [B, C', s*H, s*W]`` of this mode, in the net's
+        range. No range conversion and no ``no_grad`` here (see :func:`restore`); useful for
+        composing the authors' evaluation with any callable."""
+        forward: Callable[[Tensor], Tensor]
+        if self.mode == "chop":
+            forward = functools.partial(
+                chop, net, scale=scale, shave=self.shave, min_size=self.min_size
+            )
+        elif self.mode == "tiles":
+            forward = functools.partial(
+                tiles,
+                net,
+                scale=scale,
+                tile=self.tile,
+                overlap=self.overlap,
+                batch_size=self.batch_size,
+            )
+        else:
+            forward = net
+        if self.self_ensemble:
+            return functools.partial(self_ensemble, forward)
+        return forward
+
+    def describe(self) -> dict[str, Any]:
+        """How images were run, for ``metrics.json`` meta; options of other modes are ``None``.
+
+        ``batch_size`` is not recorded: it does not change the result.
+        """
+        is_chop, is_tiles = self.mode == "chop", self.mode == "tiles"
+        return {
+            "mode": self.mode,
+            "self_ensemble": bool(self.self_ensemble),
+            "shave": self.shave if is_chop else None,
+            "min_size": self.min_size if is_chop else None,
+            "tile": self.tile if is_tiles else None,
+            "overlap": self.overlap if is_tiles else None,
+        }
+
+    def options(self) -> dict[str, Any]:
+        """The constructor arguments, as plain values."""
+        return asdict(self)
+
+    def __call__(self, net: nn.Module, lq: Tensor) -> Tensor:
+        """``restore(net, lq, self)``."""
+        return restore(net, lq, self)
 
 
 @contextlib.contextmanager
@@ -86,18 +128,7 @@ def _eval_mode(net: nn.Module) -> Iterator[None]:
         net.train(was_training)
 
 
-def restore(
-    net: nn.Module,
-    lq: Tensor,
-    *,
-    mode: Mode = "full",
-    self_ensemble: bool = False,
-    shave: int = 10,
-    min_size: int = 6800,
-    tile: int = 128,
-    overlap: int = 16,
-    batch_size: int = 4,
-) -> Tensor:
+def restore(net: nn.Module, lq: Tensor, inference: Inference | None = None) -> Tensor:
     """Restore a batch with a network: range conversion, chosen tiling, optional self-ensemble.
 
     Args:
@@ -108,8 +139,7 @@ def restore(
             channels and the 3 output channels are averaged back to 1 (a grey photo through a
             colour denoiser); a colour batch for a 1-channel network is an error (convert it
             to Y first, as the CAR task does).
-        mode, shave, min_size, tile, overlap, batch_size: see :func:`network_forward`.
-        self_ensemble: average over the 8 flips/transposes (the paper's "+").
+        inference: mode and options (default: the whole image, no self-ensemble).
 
     Returns:
         ``[B, C, s*H, s*W]`` float32 on the 0–255 scale, same colour space as ``lq``, on
@@ -123,23 +153,14 @@ def restore(
         raise ValueError(
             f"the network takes {expected}-channel images but lq has {lq.shape[1]} channels; "
             + (
-                "convert RGB to the Y channel first (panet.imaging.color.rgb_to_y)"
+                "convert RGB to the Y channel first (panet.imaging.color.rgb_to_y_uint8)"
                 if expected == 1
                 else "give it RGB images"
             )
         )
     pixel_range = float(getattr(net, "pixel_range", 255.0))
-    forward = network_forward(
-        net,
-        scale=int(getattr(net, "scale", 1)),
-        mode=mode,
-        self_ensemble=self_ensemble,
-        shave=shave,
-        min_size=min_size,
-        tile=tile,
-        overlap=overlap,
-        batch_size=batch_size,
-    )
+    inference = Inference() if inference is None else inference
+    forward = inference.forward_for(net, scale=int(getattr(net, "scale", 1)))
     parameter = next(iter(net.parameters()), None)
     device = parameter.device if parameter is not None else lq.device
     x = lq.to(device=device, dtype=torch.float32)
@@ -151,29 +172,3 @@ def restore(
     if grey_through_colour:
         y = y.mean(dim=1, keepdim=True)
     return y.to(lq.device)
-
-
-def describe_inference(
-    *,
-    mode: Mode = "full",
-    self_ensemble: bool = False,
-    shave: int = 10,
-    min_size: int = 6800,
-    tile: int = 128,
-    overlap: int = 16,
-    batch_size: int = 4,
-) -> dict[str, Any]:
-    """How images were run, for ``metrics.json`` meta; options of other modes are ``None``.
-
-    ``batch_size`` is not recorded: it does not change the result.
-    """
-    _check_options(mode, shave, min_size, tile, overlap, batch_size)
-    is_chop, is_tiles = mode == "chop", mode == "tiles"
-    return {
-        "mode": mode,
-        "self_ensemble": bool(self_ensemble),
-        "shave": shave if is_chop else None,
-        "min_size": min_size if is_chop else None,
-        "tile": tile if is_tiles else None,
-        "overlap": overlap if is_tiles else None,
-    }

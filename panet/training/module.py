@@ -42,7 +42,7 @@ class RestorationModule(pl.LightningModule):
         scheduler: partial that takes the optimizer, stepped every training step; or None.
         protocol: the task's scoring protocol.
         restore: ``restore(net, lq) -> pred``: evaluation inference on 0–255 batches
-            (a partial of ``panet.inference.restore`` with the inference options).
+            (a ``panet.inference.Inference``).
     """
 
     def __init__(

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from callbacks.atomic_checkpoint_io import AtomicCheckpointIO
+from callbacks.last_checkpoint import LastCheckpoint
 from panet.atomic import TEMP_PREFIX
 from tests.callbacks.configured import build_callbacks, callbacks_config
 from tests.callbacks.tiny_lightning import TinyData, TinyModule
@@ -77,6 +79,19 @@ def test_best_and_periodic_last_checkpoints(tmp_path: Path) -> None:
     assert load_step(ckpts / "last.ckpt") == 5
     assert load_step(ckpts / "best.ckpt") == 4
     assert not list(ckpts.glob(TEMP_PREFIX + "*"))
+
+
+@pytest.mark.slow
+def test_last_checkpoint_alone_writes_last_after_validation(tmp_path: Path) -> None:
+    # one epoch of 4 steps ending in validation, no periodic save due
+    trainer = make_trainer(tmp_path, max_steps=4, extra=[], every=100)
+    trainer.fit(TinyModule(), datamodule=TinyData(train_count=8))
+    ckpts = tmp_path / "checkpoints"
+    assert load_step(ckpts / "last.ckpt") == 4
+    best, last = (cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint))
+    assert isinstance(last, LastCheckpoint) and not isinstance(best, LastCheckpoint)
+    assert best.last_model_path == ""  # the best-checkpoint callback never wrote last.ckpt
+    assert Path(last.best_model_path) == ckpts / "last.ckpt"
 
 
 @pytest.mark.slow

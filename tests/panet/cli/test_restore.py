@@ -29,6 +29,21 @@ def write_rgb(path: Path, h: int = 14, w: int = 18, seed: int = 0) -> Path:
     return path
 
 
+def restore_args(ckpt: Path, task: str, inputs: list[Path], out: Path, *extra: str) -> list[str]:
+    """The command line of one restore run."""
+    return [
+        "--ckpt",
+        str(ckpt),
+        "--task",
+        task,
+        "--inputs",
+        *map(str, inputs),
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
 def test_folder_with_a_corrupt_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ckpt = tiny_panet(tmp_path)
     folder = tmp_path / "in"
@@ -40,22 +55,9 @@ def test_folder_with_a_corrupt_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = tmp_path / "out"
 
     code = main(
-        [
-            "--ckpt",
-            str(ckpt),
-            "--task",
-            "denoise",
-            "--inputs",
-            str(folder),
-            "--out",
-            str(out),
-            "--mode",
-            "tiles",
-            "--tile",
-            "8",
-            "--overlap",
-            "4",
-        ]
+        restore_args(
+            ckpt, "denoise", [folder], out, "--mode", "tiles", "--tile", "8", "--overlap", "4"
+        )
     )
 
     assert code == 1
@@ -71,21 +73,7 @@ def test_car_writes_the_restored_y_channel(tmp_path: Path) -> None:
     ckpt = tiny_panet(tmp_path, n_colors=1)
     image = write_rgb(tmp_path / "photo.png")
     out = tmp_path / "out"
-    code = main(
-        [
-            "--ckpt",
-            str(ckpt),
-            "--task",
-            "car",
-            "--inputs",
-            str(image),
-            "--out",
-            str(out),
-            "--mode",
-            "chop",
-            "--self-ensemble",
-        ]
-    )
+    code = main(restore_args(ckpt, "car", [image], out, "--mode", "chop", "--self-ensemble"))
     assert code == 0
     assert read_image(out / "photo.png").shape == (1, 14, 18)
 
@@ -95,38 +83,12 @@ def test_wrong_task_for_network_and_bad_arguments(tmp_path: Path) -> None:
     image = write_rgb(tmp_path / "x.png")
     common = ["--ckpt", str(ckpt), "--inputs", str(image), "--out", str(tmp_path / "o")]
     assert main([*common, "--task", "sr"]) == 2  # scale-1 network
+    # a colour network for the Y-channel task is refused before any image is read
+    assert main(restore_args(ckpt, "car", [image], tmp_path / "o")) == 2
     assert main([*common, "--task", "denoise", "--arch-arg", "n_feats=4"]) == 2  # no --arch
-    assert (
-        main(
-            [
-                "--ckpt",
-                str(tmp_path / "none.pt"),
-                "--task",
-                "denoise",
-                "--inputs",
-                str(image),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 2
-    )
+    assert main(restore_args(tmp_path / "none.pt", "denoise", [image], tmp_path / "o")) == 2
     # Writing x.png next to itself would overwrite the input.
-    assert (
-        main(
-            [
-                "--ckpt",
-                str(ckpt),
-                "--task",
-                "denoise",
-                "--inputs",
-                str(image),
-                "--out",
-                str(tmp_path),
-            ]
-        )
-        == 2
-    )
+    assert main(restore_args(ckpt, "denoise", [image], tmp_path)) == 2
     assert not (tmp_path / "o").exists()
 
 
@@ -135,19 +97,7 @@ def test_missing_input_is_reported_and_others_still_written(tmp_path: Path) -> N
     image = write_rgb(tmp_path / "x.png")
     out = tmp_path / "o"
     code = main(
-        [
-            "--ckpt",
-            str(ckpt),
-            "--task",
-            "denoise",
-            "--inputs",
-            str(image),
-            str(tmp_path / "missing.png"),
-            "--out",
-            str(out),
-            "--mode",
-            "full",
-        ]
+        restore_args(ckpt, "denoise", [image, tmp_path / "missing.png"], out, "--mode", "full")
     )
     assert code == 1
     assert (out / "x.png").is_file()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from panet.evaluation.protocols import Protocol
-from panet.evaluation.scoring import SCORE_KEYS, ImageScorer
-from panet.models.baselines import Bicubic
+from panet.evaluation.scoring import SCORE_KEYS, ImageScorer, SetMeans, restore_and_score
+from panet.inference import Inference
+from panet.models.baselines import Bicubic, Identity
 
 
 def _image(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -41,3 +42,21 @@ def test_input_score_is_computed_once_per_set_and_image() -> None:
     assert scorer("set", "a", gt, other, gt)["psnr_input"] == first["psnr_input"]
     # ...while another image (or set) is scored afresh.
     assert scorer("set", "b", gt, other, gt)["psnr_input"] != first["psnr_input"]
+
+
+def test_restore_and_score_then_set_means() -> None:
+    protocol = Protocol(channels="rgb", shave=0, ssim_window="gaussian")
+    gt = torch.stack([_image((3, 16, 16), 8), _image((3, 16, 16), 9)])
+    lq = torch.stack([_image((3, 16, 16), 10), _image((3, 16, 16), 11)])
+    batch = {"lq": lq, "gt": gt, "name": ["a", "b"]}
+    scorer = ImageScorer(protocol)
+    pred, scores = restore_and_score(Identity(), Inference(), scorer, "set", batch)
+    assert torch.equal(pred, lq)  # the identity "restores" to its input
+    assert [s["psnr"] for s in scores] == [protocol.score(lq[i], gt[i])["psnr"] for i in (0, 1)]
+    assert all(s["psnr"] == s["psnr_input"] for s in scores)
+    means = SetMeans()
+    means.add(scores)
+    result = means.means()
+    assert result["n_images"] == 2.0
+    assert result["ssim"] == (scores[0]["ssim"] + scores[1]["ssim"]) / 2
+    assert SetMeans().means()["n_images"] == 0.0

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from panet.checkpoints import load_for_evaluation, save_network
-from panet.inference import describe_inference, restore
+from panet.inference import Inference, restore
 from panet.models.registry import build_network
 
 
@@ -83,18 +83,18 @@ def test_colour_image_for_grey_net_is_refused() -> None:
 def test_all_modes_agree_for_a_local_equivariant_net() -> None:
     net = SymmetricLocalNet()
     lq = torch.rand(1, 3, 40, 50) * 255
-    full = restore(net, lq, mode="full")
+    full = restore(net, lq, Inference(mode="full"))
     for options in (
         dict(mode="chop", min_size=700),  # two levels of quadrants
         dict(mode="tiles", tile=24, overlap=8, batch_size=3),
         dict(mode="full", self_ensemble=True),
         dict(mode="chop", self_ensemble=True),
     ):
-        torch.testing.assert_close(restore(net, lq, **options), full, rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(Inference(**options)(net, lq), full, rtol=1e-5, atol=1e-4)
 
 
 def test_describe_inference() -> None:
-    assert describe_inference(mode="chop", self_ensemble=True) == {
+    assert Inference(mode="chop", self_ensemble=True).describe() == {
         "mode": "chop",
         "self_ensemble": True,
         "shave": 10,
@@ -102,10 +102,10 @@ def test_describe_inference() -> None:
         "tile": None,
         "overlap": None,
     }
-    tiled = describe_inference(mode="tiles", tile=64, overlap=8)
+    tiled = Inference(mode="tiles", tile=64, overlap=8).describe()
     assert (tiled["tile"], tiled["overlap"], tiled["shave"]) == (64, 8, None)
     with pytest.raises(ValueError, match="mode"):
-        describe_inference(mode="quadrants")  # type: ignore[arg-type]
+        Inference(mode="quadrants")  # type: ignore[arg-type]
 
 
 def test_load_for_evaluation_our_format(tmp_path: Path) -> None:

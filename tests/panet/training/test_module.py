@@ -14,7 +14,7 @@ from torch import nn
 from data.datamodule import RestorationDataModule
 from data.degradations import GaussianNoise
 from panet.evaluation.protocols import Protocol
-from panet.inference import restore
+from panet.inference import Inference
 from panet.models import PANet
 from panet.models.baselines import Identity
 from panet.training import RestorationModule
@@ -27,7 +27,7 @@ def make_module(net: nn.Module) -> RestorationModule:
         optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
         scheduler=functools.partial(torch.optim.lr_scheduler.MultiStepLR, milestones=[2]),
         protocol=Protocol("rgb", 0, "gaussian"),
-        restore=functools.partial(restore, mode="full"),
+        restore=Inference(mode="full"),
     )
 
 

@@ -1,0 +1,52 @@
+"""The one writer of ``checkpoints/last.ckpt``, the file a rerun of the same command resumes from.
+
+Lightning's ``ModelCheckpoint`` saves either on a step interval or at the end of validation, not
+both, which used to take two callbacks that both wrote ``last.ckpt`` (the best-checkpoint
+callback through ``save_last``). ``LastCheckpoint`` owns the file alone: it saves every
+``every_n_train_steps`` steps, at the end of every validation (so a finished run's last.ckpt is
+its final state), and on an exception or SIGTERM once training has taken a step; never twice for
+the same step. ``best.ckpt`` stays with the monitored ``ModelCheckpoint``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+LAST_NAME = "last"
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``{dirpath}/last.ckpt``: periodic, after every validation, and on exceptions.
+
+    Args:
+        dirpath: the run's checkpoint folder.
+        every_n_train_steps: steps between periodic saves (what a killed job may lose at most;
+            SIGTERM loses nothing).
+        save_on_exception: save when training stops with an exception (SIGTERM included).
+    """
+
+    def __init__(
+        self,
+        dirpath: str | os.PathLike[str],
+        every_n_train_steps: int = 500,
+        save_on_exception: bool = True,
+    ) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename=LAST_NAME,
+            monitor=None,
+            save_top_k=1,
+            every_n_train_steps=every_n_train_steps,
+            save_on_exception=save_on_exception,
+            enable_version_counter=False,
+        )
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # The parent only saves here without a step interval; skips fast_dev_run, sanity checks,
+        # non-fit stages and a step that was already saved.
+        if self._should_skip_saving_checkpoint(trainer):
+            return
+        self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
