@@ -15,10 +15,11 @@ from omegaconf import DictConfig, open_dict
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
 
-#: Overrides that make any training run tiny (2-block, 8-feature networks, 16 px patches).
+#: Overrides that make a network tiny (2 blocks of 8 features).
+TINY_MODEL = ("model.n_feats=8", "model.n_resblocks=2")
+#: Overrides that make any training run tiny (tiny network, 16 px patches).
 TINY = (
-    "model.n_feats=8",
-    "model.n_resblocks=2",
+    *TINY_MODEL,
     "data.patch_size=16",
     "data.batch_size=2",
     "data.samples_per_epoch=8",
@@ -26,6 +27,12 @@ TINY = (
     "data.num_workers=0",
     "print_config=false",
 )
+
+
+def with_overrides(base: tuple[str, ...], *changes: str) -> tuple[str, ...]:
+    """``base`` with the overrides of the same keys replaced by ``changes`` (new keys added)."""
+    keys = {change.split("=", 1)[0] for change in changes}
+    return (*(o for o in base if o.split("=", 1)[0] not in keys), *changes)
 
 
 def compose_config(

@@ -11,10 +11,9 @@ from omegaconf import OmegaConf
 
 from panet.cli.config_checks import ConfigError, check_run_config
 from panet.cli.run_setup import plain_config, run_folder
-from tests.run_helpers import CONFIG_DIR, compose_config
+from tests.run_helpers import CONFIG_DIR, TINY_MODEL, compose_config
 
 SR_MODELS = {"pa_edsr", "edsr", "edsr_baseline", "bicubic"}
-TINY_MODEL = ("model.n_feats=8", "model.n_resblocks=2")
 
 
 def group_files(group: str) -> list[str]:

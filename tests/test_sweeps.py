@@ -10,22 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.run_helpers import REPO_ROOT, run_script
+from tests.run_helpers import REPO_ROOT, TINY, run_script, with_overrides
 
 TRAIN = REPO_ROOT / "train.py"
 
-TINY = (
+#: A 2-step run that ends its only epoch with a validation (so every job has metrics).
+SWEEP_JOB = with_overrides(
+    TINY,
     "trainer=debug",
     "trainer.max_steps=2",
     "logger=csv",
-    "model.n_resblocks=2",
-    "model.n_feats=8",
-    "data.patch_size=16",
-    "data.batch_size=2",
     "data.samples_per_epoch=4",
     "data.embedded_crop=24",
-    "data.num_workers=0",
-    "print_config=false",
 )
 
 
@@ -33,7 +29,7 @@ def run_sweep(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess,
     if not TRAIN.is_file():
         pytest.fail(f"{TRAIN} is missing")
     sweep = tmp_path / "sweep"
-    args = ["pyramid.levels=1,2", *TINY, f"hydra.sweep.dir={sweep}", *extra]
+    args = ["pyramid.levels=1,2", *SWEEP_JOB, f"hydra.sweep.dir={sweep}", *extra]
     # -m goes last: Hydra's parser takes no flag between overrides, and run_script puts
     # paths.log_dir first
     result = run_script(TRAIN.name, [*args, "-m"], tmp_path, timeout=600)

@@ -144,20 +144,25 @@ def test_wrong_scale_suggests_scale(pa_edsr_file):
         load_official(path, "pa_edsr", **{**PA_EDSR_ARGS, "scale": 4})
 
 
-def test_duplicated_attention_must_be_equal(tmp_path, pa_edsr_file):
-    _, path = pa_edsr_file
+@pytest.mark.parametrize(
+    ("fixture", "key", "arch", "match"),
+    [
+        # PA-EDSR registers its attention twice (msa.* and body.{R/2}.*): copies must be equal
+        ("pa_edsr_file", "msa.conv_match.0.weight", "pa_edsr", "msa.conv_match.0.weight"),
+        # PANet's blocks share one PReLU: every alias in the file must hold the same value
+        ("panet_file", "body.0.body.1.weight", "panet", "shared"),
+    ],
+    ids=["pa_edsr-duplicated-attention", "panet-shared-prelu"],
+)
+def test_tensors_that_must_be_equal_in_the_file_are_checked(
+    tmp_path, request, fixture, key, arch, match
+):
+    _, path = request.getfixturevalue(fixture)
     state = torch.load(path, weights_only=True)
-    state["msa.conv_match.0.weight"] = state["msa.conv_match.0.weight"] + 1
-    with pytest.raises(CheckpointError, match="msa.conv_match.0.weight"):
-        load_official(_save(state, tmp_path / "bad.pt"), "pa_edsr", **PA_EDSR_ARGS)
-
-
-def test_shared_prelu_values_must_agree(tmp_path, panet_file):
-    _, path = panet_file
-    state = torch.load(path, weights_only=True)
-    state["body.0.body.1.weight"] = state["body.0.body.1.weight"] + 1
-    with pytest.raises(CheckpointError, match="shared"):
-        load_official(_save(state, tmp_path / "bad.pt"), "panet", **PANET_ARGS)
+    state[key] = state[key] + 1
+    args = PA_EDSR_ARGS if arch == "pa_edsr" else PANET_ARGS
+    with pytest.raises(CheckpointError, match=match):
+        load_official(_save(state, tmp_path / "bad.pt"), arch, **args)
 
 
 def test_truncated_file_is_a_clear_error(tmp_path, panet_file):
