@@ -109,7 +109,7 @@ def heat_colormap(values: Tensor) -> np.ndarray:
     lower = position.floor().long().clamp(max=len(anchors) - 2)
     frac = (position - lower).unsqueeze(-1)
     rgb = anchors[lower] * (1 - frac) + anchors[lower + 1] * frac
-    return rgb.round().to(torch.uint8).numpy()
+    return quantize_uint8(rgb).to(torch.uint8).numpy()
 
 
 def heat_map(weights: Tensor, factor: int, query_yx: tuple[float, float]) -> np.ndarray:

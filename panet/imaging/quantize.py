@@ -14,18 +14,18 @@ import torch
 from torch import Tensor
 
 
-def round_half_away(x: Tensor) -> Tensor:
-    """``x`` rounded to integers, halves away from zero (MATLAB's ``round``), float64.
-
-    Exact for every float64 input: the fractional part ``|x| - floor(|x|)`` is computed without
-    rounding error, so values just below a half are never pushed up (``floor(x + 0.5)`` does
-    that for 0.49999999999999994).
-    """
-    x = x.double()
-    magnitude = x.abs()
+def _round_half_up(magnitude: Tensor) -> Tensor:
+    """Non-negative float64 values rounded to integers, halves up. Exact: the fractional part
+    ``m - floor(m)`` has no rounding error, so values just below a half are never pushed up
+    (``floor(m + 0.5)`` does that for 0.49999999999999994)."""
     whole = magnitude.floor()
-    rounded = whole + (magnitude - whole >= 0.5).to(torch.float64)
-    return rounded.copysign(x)
+    return whole + (magnitude - whole >= 0.5).to(torch.float64)
+
+
+def round_half_away(x: Tensor) -> Tensor:
+    """``x`` rounded to integers, halves away from zero (MATLAB's ``round``), float64."""
+    x = x.double()
+    return _round_half_up(x.abs()).copysign(x)
 
 
 def quantize_uint8(img: Tensor) -> Tensor:
@@ -37,4 +37,5 @@ def quantize_uint8(img: Tensor) -> Tensor:
     Returns:
         float64 tensor of the same shape holding integers in 0..255.
     """
-    return round_half_away(img).clamp_(0.0, 255.0)
+    # Saturating first gives the same integers and leaves only non-negative values to round.
+    return _round_half_up(img.double().clamp(0.0, 255.0))

@@ -146,6 +146,4 @@ def imresize_uint8(img: Tensor, scale: float) -> Tensor:
     """
     if not isinstance(img, Tensor) or not img.is_floating_point():
         raise ValueError("imresize_uint8 expects a floating-point tensor with values 0–255")
-    return imresize(quantize_uint8(img.to(torch.float64)), scale, round_uint8_passes=True).to(
-        img.dtype
-    )
+    return imresize(quantize_uint8(img), scale, round_uint8_passes=True).to(img.dtype)

@@ -7,15 +7,11 @@ variant order, as the authors' ``forward_x8`` (PANet / EDSR-PyTorch) does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
 from panet.imaging.dihedral import N_DIHEDRAL, dihedral_variant, undo_dihedral_variant
-from panet.inference.pieces import check_batch
-
-Forward = Callable[[Tensor], Tensor]
+from panet.inference.pieces import Forward, check_batch
 
 
 def self_ensemble(forward: Forward, x: Tensor) -> Tensor:

@@ -26,11 +26,15 @@ OFFICIAL_LAYOUTS: Mapping[str, Callable[[Mapping[str, Tensor]], StateDict]] = {
 OFFICIAL_ARCHITECTURES: tuple[str, ...] = tuple(OFFICIAL_LAYOUTS)
 
 
-def official_to_ours(state: Mapping[str, Tensor], arch: str) -> StateDict:
-    """Map the authors' key layout of ``arch`` onto ours (see the per-family modules)."""
+def _layout(arch: str) -> Callable[[Mapping[str, Tensor]], StateDict]:
     if arch not in OFFICIAL_LAYOUTS:
         raise ValueError(f"arch must be one of {OFFICIAL_ARCHITECTURES} for official weights")
-    return OFFICIAL_LAYOUTS[arch](state)
+    return OFFICIAL_LAYOUTS[arch]
+
+
+def official_to_ours(state: Mapping[str, Tensor], arch: str) -> StateDict:
+    """Map the authors' key layout of ``arch`` onto ours (see the per-family modules)."""
+    return _layout(arch)(state)
 
 
 def load_official(path: str | os.PathLike, arch: str, **arch_args: Any) -> nn.Module:
@@ -49,10 +53,9 @@ def load_official(path: str | os.PathLike, arch: str, **arch_args: Any) -> nn.Mo
         CheckpointError (a ValueError): unreadable file, or any missing, unexpected or wrongly
             shaped tensor (listed, with the architecture arguments that would fit).
     """
-    if arch not in OFFICIAL_ARCHITECTURES:
-        raise ValueError(f"arch must be one of {OFFICIAL_ARCHITECTURES} for official weights")
+    to_ours = _layout(arch)  # an unknown arch fails before the file is read
     arch_args.setdefault("attention_impl", fastest_implementation())
     state = extract_state_dict(read_checkpoint(path), source=str(path))
     net = build_network(arch, **arch_args)
-    load_exactly(net, official_to_ours(state, arch), source=str(path))
+    load_exactly(net, to_ours(state), source=str(path))
     return net.eval()
