@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from panet.inference.chop import chop
 from panet.inference.ensemble import self_ensemble
+from panet.inference.padding import network_forward
 from panet.inference.tiles import tiles
 from panet.models.registry import network_channels
 
@@ -133,7 +134,9 @@ def restore(net: nn.Module, lq: Tensor, inference: Inference | None = None) -> T
 
     Args:
         net: network exposing ``pixel_range`` (1.0 or 255.0) and ``scale``; run in eval mode
-            (its previous mode is restored afterwards) without gradients.
+            (its previous mode is restored afterwards) without gradients. A network that
+            returns several outputs is scored on the first; one with ``input_multiple`` gets
+            each piece padded to that multiple and cropped back (``panet.inference.padding``).
         lq: ``[B, C, H, W]`` float, 0–255, RGB (C=3) or grey/Y (C=1). A grey batch given to a
             3-channel network (``arch_args["n_colors"] == 3``) is replicated to 3 identical
             channels and the 3 output channels are averaged back to 1 (a grey photo through a
@@ -160,7 +163,7 @@ def restore(net: nn.Module, lq: Tensor, inference: Inference | None = None) -> T
         )
     pixel_range = float(getattr(net, "pixel_range", 255.0))
     inference = Inference() if inference is None else inference
-    forward = inference.forward_for(net, scale=int(getattr(net, "scale", 1)))
+    forward = inference.forward_for(network_forward(net), scale=int(getattr(net, "scale", 1)))
     parameter = next(iter(net.parameters()), None)
     device = parameter.device if parameter is not None else lq.device
     x = lq.to(device=device, dtype=torch.float32)
