@@ -14,8 +14,8 @@ What it measures, all in this one run:
   written as PNG (zlib level 6, as DIV2K's files) into a temporary folder.
 - Source modes: ``folder`` (every sample decodes a whole PNG: the uncached default),
   ``cache`` (the shared uint8 memory map, ``data.cache.MappedImages``; its one-time build is
-  timed) and ``subimages`` (480 x 480 crops, step 240, cut once by ``data.prepare_subimages``,
-  whose run is timed; every sample decodes one small PNG).
+  timed) and ``subimages-png`` / ``subimages-bmp`` (480 x 480 crops, step 240, cut once by
+  ``data.prepare_subimages``, whose runs are timed; every sample decodes one small file).
 - Degradations: the four tasks' training degradations at the paper's patch size 48 (LQ):
   denoise (Gaussian sigma 30), demosaic (Bayer), car (JPEG q 10, on the Y channel) and
   sr (bicubic x4, GT patch 192).
@@ -164,14 +164,24 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(1)  # a DataLoader worker's setting
         build_s = timed(lambda: MappedImages.build(folder, root / "cache"))
         cached = MappedImages.build(folder, root / "cache")
-        cut_s = timed(lambda: prepare_subimages(root / "hr", root / "sub", workers=0))
-        subimages = ImageFolder(root / "sub")
-        sources = {"folder": folder, "cache": cached, "subimages": subimages}
+        sources = {"folder": folder, "cache": cached}
         print(
             f"{args.images} images {DIV2K_SIZE[1]}x{DIV2K_SIZE[0]} (PNG, {megabytes:.1f} MB "
-            f"each); cache build {build_s:.1f} s; sub-images: {len(subimages)} files cut in "
-            f"{cut_s:.1f} s"
+            f"each); cache build {build_s:.1f} s"
         )
+        for image_format in ("png", "bmp"):
+            out = root / f"sub_{image_format}"
+            cut_s = timed(
+                lambda out=out, f=image_format: prepare_subimages(
+                    root / "hr", out, workers=0, image_format=f
+                )
+            )
+            sources[f"subimages-{image_format}"] = ImageFolder(out)
+            size = statistics.mean(p.stat().st_size for p in out.iterdir()) / 1e3
+            print(
+                f"sub-images ({image_format}): {len(sources[f'subimages-{image_format}'])} "
+                f"files of {size:.0f} kB, cut in {cut_s:.1f} s"
+            )
 
         rates: dict[tuple[str, str], float] = {}
         for mode, source in sources.items():

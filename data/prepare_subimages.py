@@ -7,7 +7,9 @@ A training sample then decodes a 480 x 480 PNG instead of a whole 2K image (the 
 BasicSR's `extract_subimages`, written anew here). Windows of `size` pixels step by `step` along
 each axis, and a last window aligned to the far edge covers the remainder, so every pixel is
 in at least one sub-image; an axis shorter than `size` is one window of its own length.
-Each sub-image is named `{stem}_y{top}_x{left}.png`, so it says where it came from.
+Each sub-image is named `{stem}_y{top}_x{left}.png` (or `.bmp`), so it says where it came from.
+`--format bmp` stores pixels uncompressed: about twice PNG's disk space, several times faster to
+decode (benchmarks/data.py measures both).
 
 The sub-images overlap (by size - step), so pixels near window borders are drawn slightly less
 often than with whole images, as in the training recipes that use them.
@@ -58,7 +60,12 @@ def subimage_name(stem: str, box: Box) -> str:
     return f"{stem}_y{box[0]:04d}_x{box[1]:04d}"
 
 
-def cut_image(path: Path, out_dir: Path, size: int, step: int, compress_level: int) -> int:
+FORMATS: tuple[str, ...] = ("png", "bmp")
+
+
+def cut_image(
+    path: Path, out_dir: Path, size: int, step: int, compress_level: int, image_format: str = "png"
+) -> int:
     """Write the sub-images of one image file; returns how many."""
     image = read_image_uint8(path)
     boxes = subimage_boxes(image.shape[-2], image.shape[-1], size, step)
@@ -66,8 +73,12 @@ def cut_image(path: Path, out_dir: Path, size: int, step: int, compress_level: i
         top, left, h, w = box
         array = image[:, top : top + h, left : left + w].permute(1, 2, 0).numpy()
         picture = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-        with atomic_write(out_dir / f"{subimage_name(path.stem, box)}.png") as handle:
-            picture.save(handle, format="PNG", compress_level=compress_level)
+        name = f"{subimage_name(path.stem, box)}.{image_format}"
+        with atomic_write(out_dir / name) as handle:
+            if image_format == "png":
+                picture.save(handle, format="PNG", compress_level=compress_level)
+            else:
+                picture.save(handle, format="BMP")
     return len(boxes)
 
 
@@ -78,7 +89,8 @@ def prepare_subimages(
     size: int = 480,
     step: int = 240,
     workers: int | str = "auto",
-    compress_level: int = 1,
+    compress_level: int = 6,
+    image_format: str = "png",
 ) -> int:
     """Cut every image of the folder `source` into `out_dir`; returns the sub-image count."""
     folder = ImageFolder(source)
@@ -87,8 +99,10 @@ def prepare_subimages(
         raise ValueError("write the sub-images into another folder than the source images")
     out.mkdir(parents=True, exist_ok=True)
     window_starts(size, size, step)  # validates size and step before any work
+    if image_format not in FORMATS:
+        raise ValueError(f"image_format must be one of {FORMATS}; got {image_format!r}")
     processes = max(1, resolve_num_workers(workers) + 1)  # no training loop to leave a CPU for
-    args = [(p, out, size, step, compress_level) for p in folder.paths]
+    args = [(p, out, size, step, compress_level, image_format) for p in folder.paths]
     if processes == 1:
         return sum(cut_image(*a) for a in args)
     with ProcessPoolExecutor(processes) as pool:
@@ -105,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=480, help="sub-image side (pixels)")
     parser.add_argument("--step", type=int, default=240, help="stride between windows")
     parser.add_argument("--workers", default="auto", help="processes (auto: this job's CPUs)")
-    parser.add_argument("--compress-level", type=int, default=1, help="PNG zlib level 0-9")
+    parser.add_argument("--compress-level", type=int, default=6, help="PNG zlib level 0-9")
+    parser.add_argument("--format", choices=FORMATS, default="png", help="sub-image file type")
     args = parser.parse_args(argv)
     workers = args.workers if args.workers == "auto" else int(args.workers)
     try:
@@ -116,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             step=args.step,
             workers=workers,
             compress_level=args.compress_level,
+            image_format=args.format,
         )
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

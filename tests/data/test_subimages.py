@@ -46,10 +46,11 @@ def large(tmp_path: Path) -> Path:
     return root
 
 
-def test_sub_images_are_exact_crops(large: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("image_format", ["png", "bmp"])
+def test_sub_images_are_exact_crops(large: Path, tmp_path: Path, image_format: str) -> None:
     out = tmp_path / "sub"
-    count = prepare_subimages(large, out, size=32, step=16, workers=0)
-    files = sorted(out.glob("*.png"))
+    count = prepare_subimages(large, out, size=32, step=16, workers=0, image_format=image_format)
+    files = sorted(out.glob(f"*.{image_format}"))
     assert (
         count
         == len(files)
@@ -86,5 +87,8 @@ def test_command_line(large: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     out = tmp_path / "cli"
     assert main([str(large), str(out), "--size", "32", "--step", "32", "--workers", "0"]) == 0
     assert "sub-images" in capsys.readouterr().out
+    bmp = [str(large), str(tmp_path / "bmp"), "--size", "32", "--step", "32", "--format", "bmp"]
+    assert main(bmp) == 0
+    assert len(list((tmp_path / "bmp").glob("*.bmp"))) == len(list(out.glob("*.png")))
     assert main([str(large), str(large)]) == 2  # refuses to write into its source
     assert main([str(tmp_path / "missing"), str(out)]) == 2
