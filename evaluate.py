@@ -7,8 +7,10 @@
 
 Prints a paper-style table and writes ``metrics.json`` into the run folder: a flat object
 ``{"{set}/psnr": mean, "{set}/ssim": mean, "{set}/psnr_input": ..., "{set}/n_images": ...,
-"meta": {...}}`` where ``meta`` records the task, degradation, protocol, inference options and
-the network, so that every number carries its protocol.
+"meta": {...}}`` where ``meta`` records the task, degradation, protocol, inference options,
+the network and the device it ran on, so that every number carries its protocol.
+
+    python evaluate.py ckpt=... device=cuda:1      # device: auto (default) | cpu | cuda | cuda:N
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from panet.cli.config_checks import ConfigError, check_model, check_task
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
 from panet.inference import Inference
+from panet.inference.devices import describe_device, resolve_device, set_tf32, tf32_enabled
 from panet.tasks import check_network_fits_task
 
 bootstrap()
@@ -81,7 +84,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     check_task(plain["task"], plain["degradation"])
     output_dir = start_run(cfg)
 
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    set_tf32(bool(cfg.tf32))
     net, source = build_network(cfg)
+    net = net.to(device)
     try:
         check_network_fits_task(net, cfg.task.name, scale=int(cfg.degradation.get("scale", 1)))
     except ValueError as error:
@@ -101,6 +110,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "self_ensemble": inference.self_ensemble,
         "network": {"arch": net.arch, "arch_args": dict(net.arch_args), "source": source},
         "checkpoint": None if cfg.ckpt is None else str(cfg.ckpt),
+        **describe_device(device),
+        "tf32": tf32_enabled() if device.type == "cuda" else False,
     }
     suffix = "+" if result["meta"]["self_ensemble"] else ""
     print_results_table(

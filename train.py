@@ -25,6 +25,8 @@ from pytorch_lightning.utilities import rank_zero_only
 from panet.cli.config_checks import check_run_config
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
+from panet.cli.trainer_setup import build_trainer
+from panet.inference.devices import tf32_enabled
 
 bootstrap()
 LAST_CHECKPOINT = "last.ckpt"
@@ -77,7 +79,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = instantiate(cfg.module, net=net)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if loggers:
         from callbacks.config_logging import log_resolved_config
 
@@ -117,6 +119,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "monitor": monitor,
         "best_checkpoint": best,
         "run_dir": str(output_dir),
+        "device": str(trainer.strategy.root_device),
+        "devices": trainer.world_size,
+        "precision": str(trainer.precision),
+        "tf32": tf32_enabled(),
     }
     if trainer.is_global_zero:
         stage = "test" if any(k.startswith("test/") for k in metrics) else "val"

@@ -170,7 +170,9 @@ class AttentionMapLogger(Callback):
                 f"AttentionMapLogger: query_yx {centre} lies outside {name} ({height}x{width})"
             )
         top, left, h, w = crop_window(height, width, self.max_side, centre)
-        crop = lq[:, top : top + h, left : left + w]
+        parameter = next(iter(net.parameters()), None)
+        device = parameter.device if parameter is not None else lq.device
+        crop = lq[:, top : top + h, left : left + w].to(device)  # the network's device
         scale = float(getattr(net, "pixel_range", 255.0)) / 255.0
         captured = capture_attention_inputs(net, crop[None].float() * scale)
         rows, captions = [], []

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
+from data.cache import MappedImages
 from data.datasets import (
     Colour,
     Degradation,
@@ -36,6 +37,7 @@ from data.sources import (
     benchmark_set,
     embedded_default,
 )
+from data.workers import resolve_num_workers
 
 
 class RestorationDataModule(pl.LightningDataModule):
@@ -61,13 +63,16 @@ class RestorationDataModule(pl.LightningDataModule):
         batch_size: training batch size (16 in the paper), per device.
         samples_per_epoch: training samples per epoch over all devices (the authors' "epoch"
             was 1000 iterations of batch 16 = 16000 samples).
-        num_workers: DataLoader worker processes (results do not depend on it).
+        num_workers: DataLoader worker processes per training process (results do not depend
+            on it); "auto": the CPUs this process may use minus one (`data.workers`).
         seed: base seed of the training samples.
         colour: "rgb" or "y" (Y channel rounded to uint8, the CAR protocol).
         embedded_crop: crop side (GT pixels) of the "embedded" validation/test set.
-        cache_train_images: keep a training folder's decoded images in memory (uint8, in each
-            worker process) instead of decoding a file for every sample; the embedded
-            photographs are always kept.
+        cache_train_images: decode a training folder once into a uint8 memory map under
+            `cache_dir` (`data.cache.MappedImages`), shared by all workers and processes,
+            instead of decoding a file for every sample; the embedded photographs are always
+            kept in memory.
+        cache_dir: where that decoded cache lives (needed with `cache_train_images`).
     """
 
     def __init__(
@@ -82,18 +87,25 @@ class RestorationDataModule(pl.LightningDataModule):
         patch_size: int = 48,
         batch_size: int = 16,
         samples_per_epoch: int = 16000,
-        num_workers: int = 2,
+        num_workers: int | str = "auto",
         seed: int = 0,
         colour: Colour = "rgb",
         embedded_crop: int = 128,
         cache_train_images: bool = False,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__()
         check_colour(colour)
-        if batch_size < 1 or num_workers < 0 or patch_size < 1 or embedded_crop < 1:
+        if batch_size < 1 or patch_size < 1 or embedded_crop < 1:
             raise ValueError(
-                "batch_size, patch_size and embedded_crop must be positive and num_workers "
-                f">= 0; got {batch_size}, {patch_size}, {embedded_crop}, {num_workers}"
+                "batch_size, patch_size and embedded_crop must be positive; got "
+                f"{batch_size}, {patch_size}, {embedded_crop}"
+            )
+        resolve_num_workers(num_workers)  # fails early on a bad value
+        if cache_train_images and cache_dir is None and train_source != EMBEDDED_NAME:
+            raise ValueError(
+                "cache_train_images needs cache_dir: the folder for the decoded uint8 cache "
+                "(e.g. data.cache_dir=/scratch/panet-cache, ~6.6 GB for DIV2K)"
             )
         if samples_per_epoch < batch_size:
             raise ValueError(
@@ -125,6 +137,7 @@ class RestorationDataModule(pl.LightningDataModule):
         self.colour = colour
         self.embedded_crop = embedded_crop
         self.cache_train_images = cache_train_images
+        self.cache_dir = cache_dir
         self._embedded: dict[str, ImageFiles] = {}  # "train" / "held_out" -> cached images
         self.train_set: TrainPatches | None = None
         self.val_datasets: tuple[EvalImages, ...] = ()
@@ -149,12 +162,14 @@ class RestorationDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:
             self.setup("fit")
+        workers = self.workers()
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
             sampler=EpochSampler(self.samples_per_epoch),
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=self._on_cuda(),
             drop_last=True,
         )
 
@@ -173,7 +188,12 @@ class RestorationDataModule(pl.LightningDataModule):
             return PairedFolders(self.train_lq_source, self.train_source)
         if self.train_source == EMBEDDED_NAME:
             return self._embedded_images("train")
-        return ImageFolder(self.train_source, cache=self.cache_train_images)
+        folder = ImageFolder(self.train_source)
+        if not self.cache_train_images:
+            return folder
+        assert self.cache_dir is not None  # checked in __init__
+        # Built here, in the main process, before any worker starts: all of them map it.
+        return MappedImages.build(folder, self.cache_dir)
 
     def _embedded_images(self, part: str) -> ImageFiles:
         if part not in self._embedded:
@@ -192,13 +212,28 @@ class RestorationDataModule(pl.LightningDataModule):
 
     def _eval_loader(self, dataset: Dataset) -> DataLoader:
         # Unpadded under DDP so that every evaluation image is scored exactly once.
+        workers = self.workers()
         return DataLoader(
             dataset,
             batch_size=1,
             sampler=eval_sampler(dataset),
             shuffle=False,
-            num_workers=self.num_workers,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=self._on_cuda(),
         )
+
+    def workers(self) -> int:
+        """DataLoader workers per process: `num_workers`, or "auto" resolved for the devices
+        this machine's processes share (`data.workers.resolve_num_workers`)."""
+        trainer = getattr(self, "trainer", None)
+        local = int(getattr(trainer, "num_devices", 1) or 1) if trainer is not None else 1
+        return resolve_num_workers(self.num_workers, local_processes=local)
+
+    def _on_cuda(self) -> bool:
+        """Pinned host memory (faster, asynchronous copies) only when training on a GPU."""
+        trainer = getattr(self, "trainer", None)
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
 
 
 def _names(sets: str | Sequence[str], what: str) -> tuple[str, ...]:

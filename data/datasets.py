@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from data.cache import MappedImages
 from data.degradations import crop_to_multiple
 from data.seeding import eval_generator
 from data.sources import ImageFiles, PairedFolders
@@ -44,7 +45,7 @@ from panet.imaging.dihedral import N_DIHEDRAL, dihedral_variant
 
 Colour = Literal["rgb", "y"]
 COLOURS: tuple[str, ...] = ("rgb", "y")
-Source = ImageFiles | PairedFolders
+Source = ImageFiles | MappedImages | PairedFolders
 Sample = dict[str, torch.Tensor | str]
 Box = tuple[int, int, int, int]  # top, left, height, width
 
@@ -178,11 +179,13 @@ class TrainPatches(Dataset):
         generator = sample_generator(self.seed, index)
         image = int(torch.randint(len(self.source), (1,), generator=generator))
         name = self.source.names[image]
+        # uint8 until the patch is cut: converting a whole 2K image per sample costs ~1000x
+        # more than converting the patch.
         if isinstance(self.source, PairedFolders):
-            lq_full, gt_full = self.source.load_pair(image)
+            lq_full, gt_full = self.source.load_pair_uint8(image)
             _check_pair(lq_full, gt_full, self.scale, self.source.paths(image))
         else:
-            lq_full, gt_full = None, self.source.load(image)
+            lq_full, gt_full = None, self.source.load_uint8(image)
         p, s = self.patch_size, self.scale
         h, w = gt_full.shape[-2] // s, gt_full.shape[-1] // s
         if h < p or w < p:
@@ -273,8 +276,10 @@ class EvalImages(Dataset):
 
 
 def _prepare(patch: torch.Tensor, k: int, colour: Colour) -> torch.Tensor:
-    """Training patch: dihedral transform k, then the colour conversion (grey -> RGB)."""
-    return to_colour(dihedral_variant(patch, k), colour, grey_to_rgb=True).contiguous()
+    """Training patch (any dtype, 0–255): float32, dihedral transform k, then the colour
+    conversion (grey -> RGB)."""
+    patch = dihedral_variant(patch.float(), k)
+    return to_colour(patch, colour, grey_to_rgb=True).contiguous()
 
 
 def _check_pair(lq: torch.Tensor, gt: torch.Tensor, scale: int, paths: tuple) -> torch.Tensor:

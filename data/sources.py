@@ -1,7 +1,9 @@
 """Where clean (and, for real degradations, degraded) images come from.
 
 A source is an ordered, named collection of images: `names[i]` is the file stem (e.g.
-"kodim01"), `load(i)` decodes image i as float32 [C, H, W], 0–255, C = 1 (grey) or 3 (RGB).
+"kodim01"), `load(i)` decodes image i as float32 [C, H, W], 0–255, C = 1 (grey) or 3 (RGB), and
+`load_uint8(i)` gives the same pixels as uint8 (training crops first and converts only the
+patch; the result may share memory with a cache and must not be modified).
 Sources:
 - `ImageFolder(root)`: every image file directly inside a folder (not recursive), sorted.
 - `benchmark_set(name, root)`: the folder `root/name`, or `root/name/HR` when it exists.
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from panet.imaging.io import IMAGE_EXTENSIONS, is_image_file, read_image
+from panet.imaging.io import IMAGE_EXTENSIONS, is_image_file, read_image_uint8
 
 # Natural RGB photographs stored as files in skimage/data (no download needed). Synthetic,
 # microscopy, text and greyscale images are left out on purpose.
@@ -76,12 +78,15 @@ class ImageFiles:
 
     def load(self, index: int) -> torch.Tensor:
         """Image `index` as float32 [C, H, W], 0–255, C = 1 (grey) or 3 (RGB)."""
+        return self.load_uint8(index).float()
+
+    def load_uint8(self, index: int) -> torch.Tensor:
+        """Image `index` as uint8 [C, H, W] (read-only: it may be the cached copy)."""
         if index in self._decoded:
-            return self._decoded[index].float()
-        image = read_image(self.paths[index])
+            return self._decoded[index]
+        image = read_image_uint8(self.paths[index])
         if self.cache:
-            # Lossless: read_image only accepts 8-bit images, so values are integers 0–255.
-            self._decoded[index] = image.to(torch.uint8)
+            self._decoded[index] = image
         return image
 
 
@@ -181,7 +186,12 @@ class PairedFolders:
 
     def load_pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(lq, gt) of pair `index`, each float32 [C, H, W], 0–255."""
-        return self.lq.load(self._lq_index[self.names[index]]), self.gt.load(index)
+        lq, gt = self.load_pair_uint8(index)
+        return lq.float(), gt.float()
+
+    def load_pair_uint8(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lq, gt) of pair `index` as uint8 [C, H, W] (read-only)."""
+        return self.lq.load_uint8(self._lq_index[self.names[index]]), self.gt.load_uint8(index)
 
     def paths(self, index: int) -> tuple[Path, Path]:
         """(lq file, gt file) of pair `index`, for error messages."""

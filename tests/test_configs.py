@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from panet.cli.config_checks import ConfigError, check_run_config
 from panet.cli.run_setup import plain_config, run_folder
+from panet.cli.trainer_setup import build_trainer
 from tests.run_helpers import CONFIG_DIR, TINY_MODEL, compose_config
 
 SR_MODELS = {"pa_edsr", "edsr", "edsr_baseline", "bicubic"}
@@ -116,7 +117,7 @@ def test_other_groups_compose_and_instantiate(group: str, tmp_path: Path) -> Non
         cfg = compose_config("train", overrides, tmp_path)
         plain = plain_config(cfg)
         if group == "trainer":
-            trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False)
+            trainer = build_trainer(cfg.trainer, logger=False, enable_progress_bar=False)
             assert trainer.max_steps == cfg.trainer.max_steps
         elif group == "data":
             assert instantiate(cfg.data).test_set_names

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from evaluate import evaluate
 from panet.checkpoints import load_for_evaluation, save_network
@@ -59,6 +60,23 @@ def test_identity_baseline_and_images(tmp_path: Path) -> None:
     assert metrics["embedded/psnr"] == metrics["embedded/psnr_input"]
     assert metrics["meta"]["degradation"]["sigma"] == 30
     assert len(list((tmp_path / "run" / "images" / "embedded").glob("*.png"))) == 8
+    # device=auto: the run records where it ran.
+    expected = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert metrics["meta"]["device"] == expected
+    assert metrics["meta"]["torch"] == torch.__version__
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_cuda_requested_without_cuda_is_a_config_error(tmp_path: Path) -> None:
+    cfg = compose_config("evaluate", ["model=identity", "device=cuda", *EMBEDDED], tmp_path)
+    with pytest.raises(ConfigError, match="CUDA is not available.*device=cpu"):
+        evaluate(cfg)
+
+
+def test_evaluate_on_the_cpu_records_it(tmp_path: Path) -> None:
+    cfg = compose_config("evaluate", ["model=identity", "device=cpu", *EMBEDDED], tmp_path)
+    meta = evaluate(cfg)["meta"]
+    assert (meta["device"], meta["device_name"], meta["tf32"]) == ("cpu", None, False)
 
 
 def test_checkpoint_or_model_exactly_one(tmp_path: Path) -> None:

@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor
@@ -42,6 +41,7 @@ from panet.checkpoints.for_evaluation import load_for_evaluation
 from panet.checkpoints.official import OFFICIAL_ARCHITECTURES
 from panet.imaging.color import rgb_to_y_uint8
 from panet.imaging.io import is_image_file, read_image, write_png
+from panet.inference.devices import DEVICE_CHOICES, resolve_device
 from panet.inference.restoration import MODES, Inference
 from panet.tasks import AUTHORS_CHOP_MIN_SIZE, TASKS, check_network_fits_task
 
@@ -153,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overlap", type=int, default=16, help="tile overlap (input pixels)")
     parser.add_argument("--batch-size", type=int, default=4, help="tiles per network call")
     parser.add_argument(
-        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device"
+        "--device",
+        default="auto",
+        help=f"{DEVICE_CHOICES} (auto: the first GPU when CUDA is available, else the CPU)",
     )
     return parser
 
@@ -163,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True)
     try:
         arch_args = parse_arch_args(args.arch_arg)
-        net = load_for_evaluation(args.ckpt, args.arch, arch_args or None).to(args.device)
+        device = resolve_device(args.device)
+        net = load_for_evaluation(args.ckpt, args.arch, arch_args or None).to(device)
         check_network_fits_task(net, args.task)
         inference = Inference(
             mode=args.mode,

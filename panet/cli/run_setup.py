@@ -42,10 +42,13 @@ def run_folder(run_name: str | None, overrides: str | None) -> str:
 
 
 def register_resolvers() -> None:
-    """Register ``run_folder`` and the W&B run-id resolver (idempotent)."""
+    """Register ``run_folder``, ``mixed_precision`` and the W&B run-id resolver (idempotent)."""
+    from panet.cli.trainer_setup import register_resolvers as register_precision
+
     if not OmegaConf.has_resolver("run_folder"):
         OmegaConf.register_new_resolver("run_folder", run_folder)
     register_wandb()
+    register_precision()
 
 
 def bootstrap() -> None:

@@ -37,15 +37,20 @@ def is_image_file(path: Path) -> bool:
 
 
 def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
-    """Decode an 8-bit image file into a tensor.
+    """Decode an 8-bit image file into a float32 tensor (see :func:`read_image_uint8`)."""
+    return read_image_uint8(path).float()
+
+
+def read_image_uint8(path: str | os.PathLike[str]) -> torch.Tensor:
+    """Decode an 8-bit image file into a uint8 tensor (training crops convert only the patch).
 
     Args:
         path: a PNG, JPEG, BMP or TIFF file.
 
     Returns:
-        float32 tensor [C, H, W], integer values in 0–255; C = 1 for grey images and C = 3
-        for RGB. Palette images become RGB (grey palettes stay RGB: they are stored as
-        colour). An alpha channel is dropped only when it is fully opaque.
+        uint8 tensor [C, H, W]; C = 1 for grey images and C = 3 for RGB. Palette images
+        become RGB (grey palettes stay RGB: they are stored as colour). An alpha channel is
+        dropped only when it is fully opaque.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -67,7 +72,7 @@ def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
         ) from error
     if array.ndim == 2:
         array = array[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float()
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
 def write_png(img: torch.Tensor, path: str | os.PathLike[str]) -> None:

@@ -146,7 +146,9 @@ def restore(net: nn.Module, lq: Tensor, inference: Inference | None = None) -> T
 
     Returns:
         ``[B, C, s*H, s*W]`` float32 on the 0–255 scale, same colour space as ``lq``, on
-        ``lq``'s device; NOT clamped or rounded (the evaluation protocol quantizes).
+        ``lq``'s device; NOT clamped or rounded (the evaluation protocol quantizes). Runs with
+        autocast disabled (float32 scores under any mixed-precision training) and in the
+        network's parameter dtype.
     """
     if lq.dim() != 4:
         raise ValueError(f"restore expects lq shaped [B, C, H, W]; got {tuple(lq.shape)}")
@@ -166,12 +168,16 @@ def restore(net: nn.Module, lq: Tensor, inference: Inference | None = None) -> T
     forward = inference.forward_for(network_forward(net), scale=int(getattr(net, "scale", 1)))
     parameter = next(iter(net.parameters()), None)
     device = parameter.device if parameter is not None else lq.device
-    x = lq.to(device=device, dtype=torch.float32)
+    # The network's own float dtype (float32, or half/double under Lightning's "*-true").
+    dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else None
+    x = lq.to(device=device, dtype=dtype or torch.float32)
     if grey_through_colour:
         x = x.expand(-1, 3, -1, -1)
-    with torch.no_grad(), _eval_mode(net):
+    # Autocast off: under a mixed-precision trainer, validation must score float32 outputs
+    # (bfloat16 keeps 8 mantissa bits: up to +-1 grey level at 255).
+    with torch.no_grad(), _eval_mode(net), torch.autocast(device.type, enabled=False):
         # Same two multiplications as the authors' loader (x * rgb_range/255) and saver.
         y = forward(x * (pixel_range / 255)) * (255 / pixel_range)
     if grey_through_colour:
         y = y.mean(dim=1, keepdim=True)
-    return y.to(lq.device)
+    return y.to(device=lq.device, dtype=torch.float32)

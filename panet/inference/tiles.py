@@ -25,7 +25,13 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 
 
 def tile_weight_1d(
-    extent: int, *, has_prev: bool, has_next: bool, overlap: int, scale: int = 1
+    extent: int,
+    *,
+    has_prev: bool,
+    has_next: bool,
+    overlap: int,
+    scale: int = 1,
+    device: torch.device | str | None = None,
 ) -> Tensor:
     """Blending weight along one axis of an output tile of ``scale * extent`` pixels (float64).
 
@@ -38,9 +44,10 @@ def tile_weight_1d(
     margin = (overlap // 4) * scale
     ramp = (overlap - 2 * (overlap // 4)) * scale
     n = scale * extent
-    w = torch.ones(n, dtype=torch.float64)
+    f64 = {"dtype": torch.float64, "device": device}
+    w = torch.ones(n, **f64)
     rising = torch.cat(
-        [torch.zeros(margin, dtype=torch.float64), torch.arange(1, ramp + 1) / (ramp + 1.0)]
+        [torch.zeros(margin, **f64), torch.arange(1, ramp + 1, **f64) / (ramp + 1.0)]
     )
     if has_prev:
         w[: len(rising)] *= rising[:n]
@@ -89,6 +96,8 @@ def tiles(
     positions = [(top, left) for top in row_starts for left in col_starts]
 
     out: Tensor | None = None
+    # At most 9 distinct weights (interior, edges, corners): built once, on x's device.
+    weights: dict[tuple[bool, bool, bool, bool], Tensor] = {}
     weight_sum = torch.zeros(scale * h, scale * w, dtype=torch.float64, device=x.device)
     for first in range(0, len(positions), batch_size):
         group = positions[first : first + batch_size]
@@ -96,10 +105,14 @@ def tiles(
         y = forward(batch.contiguous())
         check_output(y, batch, scale)
         if out is None:
-            out = torch.zeros(b, y.shape[1], scale * h, scale * w, dtype=torch.float64)
-            out = out.to(x.device)
+            out = torch.zeros(
+                b, y.shape[1], scale * h, scale * w, dtype=torch.float64, device=x.device
+            )
         for k, (top, left) in enumerate(group):
-            weight = _tile_weight(top, left, (th, tw), (h, w), overlap, scale).to(x.device)
+            sides = (top > 0, top + th < h, left > 0, left + tw < w)
+            if sides not in weights:
+                weights[sides] = _tile_weight(sides, (th, tw), overlap, scale, x.device)
+            weight = weights[sides]
             rows = slice(scale * top, scale * (top + th))
             cols = slice(scale * left, scale * (left + tw))
             out[:, :, rows, cols] += y[k * b : (k + 1) * b].double() * weight
@@ -109,14 +122,15 @@ def tiles(
 
 
 def _tile_weight(
-    top: int,
-    left: int,
+    sides: tuple[bool, bool, bool, bool],
     tile_hw: Sequence[int],
-    image_hw: Sequence[int],
     overlap: int,
     scale: int,
+    device: torch.device,
 ) -> Tensor:
-    (th, tw), (h, w) = tile_hw, image_hw
-    wy = tile_weight_1d(th, has_prev=top > 0, has_next=top + th < h, overlap=overlap, scale=scale)
-    wx = tile_weight_1d(tw, has_prev=left > 0, has_next=left + tw < w, overlap=overlap, scale=scale)
+    """The 2-D weight of a tile with neighbours above, below, left, right as in ``sides``."""
+    (th, tw), (up, down, before, after) = tile_hw, sides
+    common = {"overlap": overlap, "scale": scale, "device": device}
+    wy = tile_weight_1d(th, has_prev=up, has_next=down, **common)
+    wx = tile_weight_1d(tw, has_prev=before, has_next=after, **common)
     return wy[:, None] * wx[None, :]

@@ -177,11 +177,11 @@ class RestorationModule(pl.LightningModule):
         """Store the architecture (plain types) and the RNG states beside Lightning's state."""
         checkpoint["arch"] = str(self.net.arch)
         checkpoint["arch_args"] = _plain(dict(self.net.arch_args))
-        checkpoint["rng_states"] = _rng_states()
+        checkpoint["rng_states"] = _rng_states(self.device)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "rng_states" in checkpoint:
-            _set_rng_states(checkpoint["rng_states"])
+            _set_rng_states(checkpoint["rng_states"], self.device)
 
 
 def _plain(value: Any) -> Any:
@@ -195,21 +195,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _rng_states() -> dict[str, Any]:
-    """Python, NumPy and torch CPU generator states as plain types and tensors."""
+def _rng_states(device: torch.device | None = None) -> dict[str, Any]:
+    """Python, NumPy and torch CPU generator states as plain types and tensors, plus the CUDA
+    generator of ``device`` when it is a GPU (only this process's own device: reading every
+    GPU's state would create a CUDA context on each of them from every DDP process)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
+    states: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
         "torch": torch.get_rng_state(),
     }
+    if device is not None and device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
 
 
-def _set_rng_states(states: dict[str, Any]) -> None:
+def _set_rng_states(states: dict[str, Any], device: torch.device | None = None) -> None:
+    """Restore what ``_rng_states`` saved; a CUDA state is restored only onto a GPU (a
+    checkpoint moved between a GPU and a CPU machine resumes with the other states)."""
     random.setstate(states["python"])
     kind, keys, pos, has_gauss, cached = states["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(states["torch"])
+    if "cuda" in states and device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(states["cuda"], device)
 
 
 __all__ = ["SCORE_KEYS", "RestorationModule"]

@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from PIL import Image
 
+from data.cache import MappedImages
 from data.datamodule import RestorationDataModule
 from data.degradations import BicubicDown, GaussianNoise
 from data.sources import EMBEDDED_HELD_OUT, EMBEDDED_TRAIN
@@ -72,9 +73,11 @@ def test_batches_do_not_depend_on_workers_and_epochs_differ(train_folder: Path) 
 
 
 def test_caching_training_images_does_not_change_batches(train_folder: Path) -> None:
-    cached = _module(train_folder, cache_train_images=True)
+    cached = _module(train_folder, cache_train_images=True, cache_dir=str(train_folder / "c"))
     assert _same(_epoch(_module(train_folder)), _epoch(cached))
-    assert cached.train_set.source.cache
+    assert isinstance(cached.train_set.source, MappedImages)
+    with pytest.raises(ValueError, match="cache_train_images needs cache_dir"):
+        _module(train_folder, cache_train_images=True)
 
 
 class _Recorder(pl.LightningModule):

@@ -89,6 +89,9 @@ def test_wrong_task_for_network_and_bad_arguments(tmp_path: Path) -> None:
     assert main(restore_args(tmp_path / "none.pt", "denoise", [image], tmp_path / "o")) == 2
     # Writing x.png next to itself would overwrite the input.
     assert main(restore_args(ckpt, "denoise", [image], tmp_path)) == 2
+    if not torch.cuda.is_available():  # a GPU requested where none exists: refused
+        assert main([*common, "--task", "denoise", "--device", "cuda"]) == 2
+    assert main([*common, "--task", "denoise", "--device", "tpu"]) == 2
     assert not (tmp_path / "o").exists()
 
 

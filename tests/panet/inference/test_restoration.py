@@ -121,3 +121,19 @@ def test_load_for_evaluation_our_format(tmp_path: Path) -> None:
         load_for_evaluation(tmp_path / "missing.pt")
     with pytest.raises(ValueError, match="arch"):
         load_for_evaluation(path, arch_args={"n_resblocks": 1})
+
+
+def test_restore_scores_float32_under_autocast() -> None:
+    # A mixed-precision trainer validates inside autocast: restore must not inherit it.
+    torch.manual_seed(0)
+    net = build_network("panet", n_colors=3, n_feats=4, n_resblocks=1, levels=2)
+    lq = torch.rand(1, 3, 20, 24) * 255
+    plain = restore(net, lq)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = restore(net, lq)
+    assert autocast.dtype == torch.float32
+    torch.testing.assert_close(autocast, plain, rtol=0, atol=0)
+    half = restore(
+        build_network("panet", n_colors=3, n_feats=4, n_resblocks=1, levels=2).bfloat16(), lq
+    )
+    assert half.dtype == torch.float32 and half.shape == lq.shape

@@ -111,3 +111,27 @@ def test_fit_writes_weights_only_loadable_checkpoints_with_the_architecture(
     assert payload["global_step"] == 3
     assert "rng_states" in payload
     assert payload["lr_schedulers"][0]["last_epoch"] == 3  # stepped every optimizer step
+
+
+def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path: Path) -> None:
+    import random
+
+    import numpy as np
+
+    from panet.training.module import _rng_states, _set_rng_states
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.save({"rng_states": _rng_states(device)}, tmp_path / "rng.ckpt")
+
+    def draw() -> tuple:
+        cuda = torch.rand(3, device=device).tolist() if device.type == "cuda" else None
+        return random.random(), np.random.rand(), torch.rand(3).tolist(), cuda
+
+    first = draw()
+    states = torch.load(tmp_path / "rng.ckpt", weights_only=True)["rng_states"]
+    assert ("cuda" in states) == (device.type == "cuda")
+    _set_rng_states(states, device)
+    assert draw() == first
+    # A GPU checkpoint's CUDA state is skipped on a CPU (nothing to restore it onto).
+    _set_rng_states({**states, "cuda": torch.zeros(16, dtype=torch.uint8)}, torch.device("cpu"))
+    assert draw() == first
