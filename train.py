@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
+from callbacks.model_cost import cost_from
 from panet.cli.config_checks import check_run_config
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
@@ -107,6 +108,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     metrics["meta"] = {
         "task": cfg.task.name,
+        "tags": list(cfg.get("tags") or []),
+        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "model": HydraConfig.get().runtime.choices.get("model")
         if HydraConfig.initialized()
         else None,
@@ -116,6 +119,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "inference": module.restore.describe(),
         "monitor": monitor,
         "best_checkpoint": best,
+        "cost": cost_from(callbacks),
         "run_dir": str(output_dir),
     }
     if trainer.is_global_zero:

@@ -22,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from panet.atomic import write_text_atomic
+from panet.cli.sweep_resolvers import register_sweep_resolvers
 from panet.cli.wandb_run_id import register_resolvers as register_wandb
 
 DEFAULT_RUN_FOLDER = "default"
@@ -42,10 +43,11 @@ def run_folder(run_name: str | None, overrides: str | None) -> str:
 
 
 def register_resolvers() -> None:
-    """Register ``run_folder`` and the W&B run-id resolver (idempotent)."""
+    """Register ``run_folder``, the W&B run-id resolver and the sweep resolvers (idempotent)."""
     if not OmegaConf.has_resolver("run_folder"):
         OmegaConf.register_new_resolver("run_folder", run_folder)
     register_wandb()
+    register_sweep_resolvers()
 
 
 def bootstrap() -> None:
