@@ -22,7 +22,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from panet.atomic import write_text_atomic
-from panet.cli.sweep_resolvers import register_sweep_resolvers
 from panet.cli.wandb_run_id import register_resolvers as register_wandb
 
 DEFAULT_RUN_FOLDER = "default"
@@ -47,6 +46,8 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("run_folder"):
         OmegaConf.register_new_resolver("run_folder", run_folder)
     register_wandb()
+    from panet.cli.sweep_resolvers import register_sweep_resolvers  # it names folders with ours
+
     register_sweep_resolvers()
 
 

@@ -8,14 +8,20 @@
 - ``${optuna_storage:${hydra:sweep.dir}}``: ``sqlite:///{sweep folder}/optuna.db``, the folder
   created first (SQLite does not create it, and the sweeper opens the study before any job
   has made the folder). A rerun of the same named sweep opens the same file and continues.
+- ``${trial_folder:${hydra.overrides.task},${hydra.sweeper.params}}``: an Optuna trial's
+  folder, named by its searched parameters only (``pyramid.levels=4,search.positions=mid``).
+- ``${positions_list:${search.positions}}``: ``pre+mid`` as ``[pre, mid]`` (an Optuna choice
+  must be one plain value; ``pyramid.positions`` is a list).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from panet.cli.run_setup import run_folder
 
 #: The study file inside a sweep folder.
 OPTUNA_DB = "optuna.db"
@@ -64,9 +70,23 @@ def optuna_storage(sweep_dir: str) -> str:
     return f"sqlite:///{folder / OPTUNA_DB}"
 
 
+def trial_folder(overrides: Sequence[str], searched: Mapping[str, object] | None) -> str:
+    """The job's overrides of the searched keys, sorted, as one path-safe folder name."""
+    keys = set(searched or {})
+    chosen = sorted(o for o in overrides if str(o).split("=", 1)[0].lstrip("+~") in keys)
+    return run_folder(None, ",".join(chosen))
+
+
+def positions_list(word: str) -> list[str]:
+    """``"pre+mid"`` -> ``["pre", "mid"]`` (checked later with ``pyramid.positions``)."""
+    return [part.strip() for part in str(word).split("+") if part.strip()]
+
+
 def register_sweep_resolvers() -> None:
-    """Register the four resolvers (idempotent)."""
+    """Register the resolvers (idempotent)."""
     for name, function in (
+        ("positions_list", positions_list),
+        ("trial_folder", trial_folder),
         ("run_tags", run_tags),
         ("sweep_group", sweep_group),
         ("optuna_direction", optuna_direction),
@@ -81,7 +101,9 @@ __all__ = [
     "group_name",
     "optuna_direction",
     "optuna_storage",
+    "positions_list",
     "register_sweep_resolvers",
     "run_tags",
     "sweep_group",
+    "trial_folder",
 ]
