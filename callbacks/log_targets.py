@@ -16,9 +16,7 @@ from callbacks.rendering import save_png
 def image_loggers(trainer: pl.Trainer) -> list[Logger]:
     """The trainer's loggers that can show images: W&B and TensorBoard (CSV cannot)."""
     return [
-        logger
-        for logger in trainer.loggers
-        if isinstance(logger, WandbLogger | TensorBoardLogger)
+        logger for logger in trainer.loggers if isinstance(logger, WandbLogger | TensorBoardLogger)
     ]
 
 
