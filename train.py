@@ -114,6 +114,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if HydraConfig.initialized()
         else None,
         "arch": net.arch,
+        "arch_args": OmegaConf.to_container(OmegaConf.create(dict(net.arch_args))),
         "degradation": OmegaConf.to_container(cfg.degradation, resolve=True),
         "protocol": OmegaConf.to_container(cfg.task.protocol, resolve=True),
         "inference": module.restore.describe(),
