@@ -96,6 +96,11 @@ def swept_runs(runs: Sequence[RunResult], knob: str) -> list[RunResult]:
     return [run for run in runs if knob_value(run, knob) is not None]
 
 
+def shares_column(series: dict[str, list[tuple[float, float]]], paper_label: str) -> bool:
+    """Whether one of our series is on the published series' column (same set and setting)."""
+    return any(paper_label.endswith(f"({label.removeprefix('ours: ')})") for label in series)
+
+
 def plot_knob(
     runs: Sequence[RunResult], published: Sequence[PublishedRow], knob: str, path: Path
 ) -> Path:
@@ -123,11 +128,21 @@ def plot_knob(
         xs, ys = zip(*sorted(points), strict=True)
         axis.plot(xs, ys, marker="o", label=label)
     label, points, baseline = published_series(published, knob)
+    # the paper's column among ours: one axis; else its own axis on the right, so neither
+    # series is flattened by the other's range
+    paper_axis = axis if not points or shares_column(series, label) else axis.twinx()
     if points:
         xs, ys = zip(*points, strict=True)
-        axis.plot(xs, ys, marker="s", linestyle="--", color="black", label=label)
+        paper_axis.plot(xs, ys, marker="s", linestyle="--", color="black", label=label)
     if baseline is not None:
-        axis.axhline(baseline, color="grey", linestyle=":", label="paper: no attention")
+        paper_axis.axhline(baseline, color="grey", linestyle=":", label="paper: no attention")
+    if paper_axis is not axis:
+        paper_axis.set_ylabel("published PSNR (dB), right axis")
+        handles, texts = axis.get_legend_handles_labels()
+        more, more_texts = paper_axis.get_legend_handles_labels()
+        axis.legend(handles + more, texts + more_texts, fontsize=8)
+    else:
+        axis.legend(fontsize=8)
     all_x = [x for points in series.values() for x, _ in points]
     if all(float(x).is_integer() for x in all_x):
         from matplotlib.ticker import MaxNLocator
@@ -137,7 +152,6 @@ def plot_knob(
     axis.set_ylabel("PSNR (dB)")
     axis.set_title(f"PSNR against {knob}")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

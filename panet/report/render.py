@@ -40,7 +40,8 @@ def cell_text(row: Row, column: Column, metrics: Sequence[str]) -> str:
 def params_text(row: Row) -> str:
     if row.params_k is None:
         return "–"
-    return f"{row.params_k:+.0f}" if row.kind == DIFF else f"{row.params_k:.0f}"
+    digits = 0 if abs(row.params_k) >= 100 else 1  # tiny test networks keep a digit
+    return f"{row.params_k:+.{digits}f}" if row.kind == DIFF else f"{row.params_k:.{digits}f}"
 
 
 def to_markdown(table: Table) -> str:

@@ -159,25 +159,28 @@ def build_table(
     spec: PublishedTable,
     published: Sequence[PublishedRow],
     runs: Sequence[RunResult],
-    labels: Sequence[str],
     extra_columns: bool,
     homes: Sequence[set[str]] | None = None,
 ) -> Table:
     """The table ``spec`` with the runs of its task that fill one of its columns (or, when
     ``extra_columns``, that fill none of their task's tables: then with their own columns).
     ``homes``: per run, the tables it pairs with; a run that pairs with some table is shown
-    only in those."""
+    only in those. Our rows are labelled by what differs between the runs of this table."""
     mine = [row for row in published if row.table == spec.table]
     papers = paper_rows(mine)
     columns: list[Column] = list(dict.fromkeys((row.set, row.setting) for row in mine))
-    ours: dict[str, Row] = {}
-    facts: dict[str, Mapping[str, str]] = {}
-    for index, (run, label) in enumerate(zip(runs, labels, strict=True)):
+    shown: list[tuple[RunResult, list[Column]]] = []
+    for index, run in enumerate(runs):
         wanted = [c for c in run_columns(run) if c in columns or extra_columns]
         if run.task != spec.task or not wanted:
             continue
         if homes is not None and homes[index] and spec.table not in homes[index]:
             continue
+        shown.append((run, wanted))
+    ours: dict[str, Row] = {}
+    facts: dict[str, Mapping[str, str]] = {}
+    labels = run_labels([run for run, _ in shown])
+    for (run, wanted), label in zip(shown, labels, strict=True):
         columns.extend(c for c in wanted if c not in columns)
         row = ours.setdefault(label, Row(label, OURS))
         for column in wanted:
@@ -202,28 +205,22 @@ def build_tables(
     include_empty: bool = False,
 ) -> list[Table]:
     """Every table that holds one of our runs (all of them with ``include_empty``)."""
-    labels = run_labels(runs)
     homes = [paired_tables(run, specs, published) for run in runs]
     columns_of_task: dict[str, set[Column]] = {}
     for row in published:
         task = next(s.task for s in specs if s.table == row.table)
         columns_of_task.setdefault(task, set()).add((row.set, row.setting))
     homeless = [
-        (run, label)
-        for run, label in zip(runs, labels, strict=True)
-        if not set(run_columns(run)) & columns_of_task.get(run.task, set())
+        run for run in runs if not set(run_columns(run)) & columns_of_task.get(run.task, set())
     ]
     tables, main_done = [], set()
     for spec in specs:
         is_main = spec.task not in main_done
         main_done.add(spec.task)
-        table = build_table(spec, published, runs, labels, extra_columns=False, homes=homes)
-        strays = [(r, lab) for r, lab in homeless if r.task == spec.task]
+        table = build_table(spec, published, runs, extra_columns=False, homes=homes)
+        strays = [run for run in homeless if run.task == spec.task]
         if is_main and strays:
-            more = build_table(
-                spec, published, [r for r, _ in strays], [lab for _, lab in strays], True
-            )
-            table = merge(table, more)
+            table = merge(table, build_table(spec, published, strays, extra_columns=True))
         if include_empty or any(row.kind == OURS for row in table.rows):
             tables.append(table)
     for task in dict.fromkeys(run.task for run in runs if run.task not in main_done):
@@ -235,7 +232,7 @@ def build_tables(
             "",
             "our runs only",
         )
-        tables.append(build_table(spec, [], runs, labels, extra_columns=True))
+        tables.append(build_table(spec, [], runs, extra_columns=True))
     return tables
 
 
