@@ -27,7 +27,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Our runs beside the published tables (Markdown, CSV, PNG).",
     )
     parser.add_argument("paths", nargs="+", help="metrics.json files, run or sweep folders")
-    parser.add_argument("--out", default="report", help="output folder (default: ./report)")
+    parser.add_argument(
+        "--out", default="outputs/report", help="output folder (default: outputs/report)"
+    )
     parser.add_argument(
         "--plot",
         action="append",
