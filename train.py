@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
+from callbacks.model_cost import cost_from
 from panet.cli.config_checks import check_run_config
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
@@ -109,15 +110,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     metrics["meta"] = {
         "task": cfg.task.name,
+        "tags": list(cfg.get("tags") or []),
+        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "model": HydraConfig.get().runtime.choices.get("model")
         if HydraConfig.initialized()
         else None,
         "arch": net.arch,
+        "arch_args": OmegaConf.to_container(OmegaConf.create(dict(net.arch_args))),
         "degradation": OmegaConf.to_container(cfg.degradation, resolve=True),
         "protocol": OmegaConf.to_container(cfg.task.protocol, resolve=True),
         "inference": module.restore.describe(),
         "monitor": monitor,
         "best_checkpoint": best,
+        "cost": cost_from(callbacks),
         "run_dir": str(output_dir),
         "device": str(trainer.strategy.root_device),
         "devices": trainer.world_size,

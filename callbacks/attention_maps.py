@@ -7,8 +7,8 @@ network once on that crop while forward pre-hooks capture the input features ``x
 ``attention_map(x, query_yx)``: the softmax weights of that query over every pyramid level.
 Each module becomes one row ``input crop | level 0 | level 1 | ...`` (heat maps normalized per
 level, query marked by a cyan cross, the caption gives each level's share of the total
-weight). Rows are stacked, saved as ``{output_dir}/{name}_step{N}.png`` and logged to W&B under
-``val/attention``.
+weight). Rows are stacked, saved as ``{output_dir}/{name}_step{N}.png`` and logged to W&B and
+TensorBoard under ``val/attention``.
 
 The extra forward pass on a small crop keeps this independent of how ``validation_step``
 restores whole images (tiling, self-ensemble) and cheap even for big benchmark images.

@@ -28,8 +28,8 @@ class ImagePanelLogger(Callback):
     """Logs ``input | output | target`` panels of the first images of every validation set.
 
     After each validation (not the sanity check), on global rank 0, the panels are written to
-    ``{output_dir}/{set}/{name}_step{N}.png`` and, when W&B loggers are attached, logged under
-    the key ``val/{set}/panels`` at global step N.
+    ``{output_dir}/{set}/{name}_step{N}.png`` and logged to every image-capable logger (W&B,
+    TensorBoard) under the key ``val/{set}/panels`` at global step N.
 
     Args:
         num_images: how many images per validation set (the first ones of the loader).

@@ -13,7 +13,17 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The core: everything of panet/ except the LightningModule and the Hydra application layer.
-CORE_PACKAGES = ("models", "attention", "evaluation", "imaging", "inference", "checkpoints")
+#: ``report`` reads metrics.json files and writes Markdown/CSV/PNG (matplotlib, imported when
+#: plotting): it needs none of the frameworks either.
+CORE_PACKAGES = (
+    "models",
+    "attention",
+    "evaluation",
+    "imaging",
+    "inference",
+    "checkpoints",
+    "report",
+)
 CORE_MODULES = ("panet", "panet.atomic", "panet.tasks")
 #: Top-level names the core may not import (the frameworks, and the packages above it).
 FORBIDDEN_IN_CORE = (

@@ -92,3 +92,29 @@ def test_offline_run_has_scalars_panels_attention_and_config(tmp_path: Path) -> 
     finally:
         wandb.finish()
     assert len(list((tmp_path / "wandb").glob(f"offline-run-*-{run_id}"))) >= 1
+
+
+@pytest.mark.slow
+def test_tags_and_sweep_group_reach_the_wandb_run(tmp_path: Path) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    from tests.run_helpers import compose_config
+
+    cfg = compose_config("train", ["logger=wandb", "tags=[ablation,levels]"], tmp_path)
+    OmegaConf.set_readonly(cfg.hydra, False)
+    with open_dict(cfg):  # as in a job of `train.py -m run_name=levels ...`
+        cfg.hydra.mode = RunMode.MULTIRUN
+        cfg.hydra.sweep.dir = str(tmp_path / "multirun" / "denoise" / "levels")
+    HydraConfig.instance().set_config(cfg)
+    logger = hydra.utils.instantiate(cfg.logger.wandb)
+    try:
+        logger.log_metrics({"val/x/psnr": 1.0}, step=0)
+        run_id = logger.experiment.id
+    finally:
+        wandb.finish()
+    run_file = offline_run_file(tmp_path / "run", run_id)
+    wandb_records.wait_for_exit(run_file)
+    tags, group = wandb_records.run_tags_and_group(run_file)
+    assert tags == ["denoise", "ablation", "levels"] and group == "denoise/levels"

@@ -42,13 +42,16 @@ def run_folder(run_name: str | None, overrides: str | None) -> str:
 
 
 def register_resolvers() -> None:
-    """Register ``run_folder``, ``mixed_precision`` and the W&B run-id resolver (idempotent)."""
+    """Register ``run_folder``, ``mixed_precision``, the W&B run-id resolver and the sweep
+    resolvers (idempotent)."""
+    from panet.cli.sweep_resolvers import register_sweep_resolvers  # it names folders with ours
     from panet.cli.trainer_setup import register_resolvers as register_precision
 
     if not OmegaConf.has_resolver("run_folder"):
         OmegaConf.register_new_resolver("run_folder", run_folder)
     register_wandb()
     register_precision()
+    register_sweep_resolvers()
 
 
 def bootstrap() -> None:

@@ -92,6 +92,11 @@ class RestorationModule(pl.LightningModule):
         return f"{stage}|{set_name}".replace(".", "_")
 
     # ---------------------------------------------------------------- training
+    def forward(self, lq: Tensor) -> Tensor:
+        """``net(lq)``, ``lq`` in the network's pixel range (what the model summary runs on
+        ``example_input_array``, set by ``callbacks.model_cost``)."""
+        return self.net(lq)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         """``batch["lq"]``/``batch["gt"]``: [B, C, h, w] / [B, C, s*h, s*w] float 0–255."""
         s = self.net.pixel_range / 255.0

@@ -13,9 +13,16 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 def callbacks_config(output_dir: Path, monitor: str = "val/toyA/psnr") -> DictConfig:
     """``configs/callbacks/default.yaml`` under a root providing the keys it interpolates
-    (``paths.output_dir``, ``monitor``, ``monitor_mode``, as train.yaml does)."""
+    (``paths.output_dir``, ``monitor``, ``monitor_mode``, ``data.patch_size``, ``task.n_colors``,
+    as train.yaml does)."""
     root = OmegaConf.create(
-        {"paths": {"output_dir": str(output_dir)}, "monitor": monitor, "monitor_mode": "max"}
+        {
+            "paths": {"output_dir": str(output_dir)},
+            "monitor": monitor,
+            "monitor_mode": "max",
+            "data": {"patch_size": 16},
+            "task": {"n_colors": 3},
+        }
     )
     root.callbacks = OmegaConf.load(CONFIGS / "callbacks" / "default.yaml")
     return root

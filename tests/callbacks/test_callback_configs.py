@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from callbacks.multirun_summary import MultirunSummary
 from panet.cli.wandb_run_id import register_resolvers
@@ -37,6 +37,8 @@ def config_dir(tmp_path: Path) -> Path:
         "monitor: val/Set5/psnr\n"
         "monitor_mode: max\n"
         "trainer: {devices: 2}\n"
+        "data: {patch_size: 24}\n"
+        "task: {n_colors: 3}\n"
         f"hydra: {{searchpath: ['file://{CONFIGS}']}}\n"
     )
     return folder
@@ -59,6 +61,7 @@ def test_callbacks_group_instantiates(config_dir: Path, choice: str) -> None:
             "progress_bar",
             "image_panels",
             "attention_maps",
+            "model_cost",
         } <= set(built)
         best = built["model_checkpoint"]
         assert isinstance(best, ModelCheckpoint)
@@ -73,10 +76,17 @@ def test_logger_group_instantiates(config_dir: Path, choice: str) -> None:
     register_resolvers()
     cfg = compose_root(config_dir, f"logger={choice}")
     nodes = dict(cfg.logger or {})
-    expected = {"wandb": {"csv", "wandb"}, "csv": {"csv"}, "none": set()}[choice]
+    expected = {
+        "wandb": {"csv", "wandb"},
+        "tensorboard": {"csv", "tensorboard"},
+        "csv": {"csv"},
+        "none": set(),
+    }[choice]
     assert set(nodes) == expected
     if "csv" in nodes:
         assert isinstance(hydra.utils.instantiate(nodes["csv"]), CSVLogger)
+    if "tensorboard" in nodes:
+        assert isinstance(hydra.utils.instantiate(nodes["tensorboard"]), TensorBoardLogger)
     if "wandb" in nodes:  # resolved only: instantiating starts a W&B run (tests/test_wandb.py)
         node = OmegaConf.to_container(nodes["wandb"], resolve=True)
         assert node["offline"] is True and len(node["id"]) == 8

@@ -89,3 +89,11 @@ def run_id(path: Path) -> str:
         if record.WhichOneof("record_type") == "run":
             return record.run.run_id
     raise ValueError(f"{path} has no run record")
+
+
+def run_tags_and_group(path: Path) -> tuple[list[str], str]:
+    """The tags and the group of the run's (last) ``run`` record."""
+    runs = [r.run for r in records(path) if r.WhichOneof("record_type") == "run"]
+    if not runs:
+        raise ValueError(f"{path} has no run record")
+    return list(runs[-1].tags), runs[-1].run_group
