@@ -25,6 +25,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from panet.cli.config_checks import check_run_config
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
+from panet.training.signals import exit_nonzero_on_sigterm
 
 bootstrap()
 LAST_CHECKPOINT = "last.ckpt"
@@ -88,7 +89,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         ckpt_path = find_resume_checkpoint(callbacks)
     if ckpt_path is not None and rank_zero_only.rank == 0:
         print(f"Resuming from {ckpt_path}")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    with exit_nonzero_on_sigterm(lambda: trainer.global_step):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics: dict[str, Any] = scalar_metrics(dict(trainer.callback_metrics), ("val/",))
     best = best_checkpoint(trainer)
     best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
