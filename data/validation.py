@@ -66,18 +66,27 @@ def _size_problems(path: Path, size: tuple[int, int] | None, min_side: int | Non
     ]
 
 
-def check_datamodule_inputs(datamodule: Any) -> int:
-    """Resolve and probe every image of the datamodule's training, validation and test sets;
-    returns the number of files checked. Raises ``ValueError`` listing every problem."""
-    datamodule.setup(None)
+def check_datamodule_inputs(datamodule: Any, stages: Iterable[str] = ("fit", "test")) -> int:
+    """Resolve and probe every image of the datamodule's sets of ``stages`` ("fit": training
+    and validation, "test": test); returns the number of files checked. Raises ``ValueError``
+    listing every problem."""
+    stages = tuple(stages)
+    for stage in stages:
+        datamodule.setup(stage)
     checks: list[tuple[str, Any, int | None]] = []
-    if datamodule.train_set is not None:
+    if "fit" in stages and datamodule.train_set is not None:
         min_side = datamodule.patch_size * datamodule.train_set.scale
         checks.append(("training", datamodule.train_set.source, min_side))
     for stage, names, sets in (
-        ("validation", datamodule.val_set_names, datamodule.val_datasets),
-        ("test", datamodule.test_set_names, datamodule.test_datasets),
+        (
+            "validation",
+            datamodule.val_set_names,
+            datamodule.val_datasets if "fit" in stages else (),
+        ),
+        ("test", datamodule.test_set_names, datamodule.test_datasets if "test" in stages else ()),
     ):
+        if not sets:
+            continue
         checks += [(f"{stage} set {n}", d.source, None) for n, d in zip(names, sets, strict=True)]
     problems: list[str] = []
     checked = 0

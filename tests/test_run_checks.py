@@ -154,3 +154,24 @@ def test_non_finite_loss_stops_and_no_checkpoint_holds_non_finite_weights(
         weights = torch.load(ckpt, weights_only=True)["state_dict"]
         assert all(torch.isfinite(w).all() for w in weights.values()), ckpt
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_evaluate_checks_every_test_image_before_the_first(tmp_path: Path) -> None:
+    from evaluate import evaluate
+
+    bench = write_images(tmp_path / "bench" / "Set4", 4)
+    (bench / "img03.png").write_bytes(b"random bytes, not an image")
+    cfg = compose_config(
+        "evaluate",
+        [
+            "model=identity",
+            "save_images=true",
+            f"paths.benchmark_root={tmp_path / 'bench'}",
+            "data.test_sets=[Set4]",
+        ],
+        tmp_path,
+    )
+    with pytest.raises(ValueError, match=r"^1 problem\(s\) among the 4 input images") as refused:
+        evaluate(cfg)
+    assert f"test set Set4: cannot decode image {bench / 'img03.png'}" in str(refused.value)
+    assert not (tmp_path / "run" / "images").exists()  # no image was restored
