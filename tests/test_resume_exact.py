@@ -111,3 +111,24 @@ def test_sigterm_exits_143_then_rerun_ends_bit_identical(tmp_path: Path) -> None
     assert "Resuming from" in rerun.stdout
     reference_state = last_checkpoint(runs / "reference")
     assert_same_training_state(last_checkpoint(runs / "killed"), reference_state)
+
+
+@pytest.mark.slow
+def test_ddp_run_resumed_mid_epoch_equals_uninterrupted_run(tmp_path: Path) -> None:
+    # 2 gloo CPU processes: 4 samples per rank and epoch = 2 steps; step 3 is mid-epoch 1.
+    ddp = [
+        *with_overrides(SHORT, "data.num_workers=0"),
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+    ]
+    runs = tmp_path / "logs" / "train" / "denoise"
+    for name, steps in (("straight", 6), ("resumed", 3), ("resumed", 6)):
+        result = run_script(
+            "train.py", [*ddp, f"run_name={name}", f"trainer.max_steps={steps}"], tmp_path
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    straight, resumed = (last_checkpoint(runs / n) for n in ("straight", "resumed"))
+    assert resumed["global_step"] == straight["global_step"] == 6
+    for key in ("state_dict", "optimizer_states", "lr_schedulers"):
+        assert_bit_identical(resumed[key], straight[key], key)
