@@ -23,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from data.validation import check_datamodule_inputs
 from panet.cli.config_checks import ConfigError, check_model, check_task
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
@@ -62,7 +63,7 @@ def score_sets(
     from panet.imaging.io import write_png
 
     datamodule = instantiate(cfg.data)
-    datamodule.setup("test")
+    check_datamodule_inputs(datamodule, stages=("test",))  # every file, before the first image
     scorer = ImageScorer(instantiate(cfg.task.protocol), int(net.scale))
     metrics: dict[str, float] = {}
     names = list(datamodule.test_set_names)

@@ -23,11 +23,19 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
 from callbacks.model_cost import cost_from
+from data.validation import check_datamodule_inputs
 from panet.cli.config_checks import check_run_config
 from panet.cli.results import print_results_table, results_by_set
+from panet.cli.run_folder import (
+    check_checkpoint_architecture,
+    check_resume_config,
+    check_writable,
+    remove_stale_temporaries,
+)
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
 from panet.cli.trainer_setup import build_trainer
 from panet.inference.devices import tf32_enabled
+from panet.training.signals import exit_nonzero_on_sigterm
 
 bootstrap()
 LAST_CHECKPOINT = "last.ckpt"
@@ -55,6 +63,17 @@ def find_resume_checkpoint(callbacks: list[Any]) -> str | None:
     return str(max(existing, key=lambda p: p.stat().st_mtime)) if existing else None
 
 
+def prepare_run_folder(output_dir: Path, callbacks: list[Any]) -> None:
+    """Fail now if the run folder or a checkpoint folder is not writable, and remove the
+    temporary files a killed writer left there."""
+    folders = [output_dir] + sorted(
+        {Path(cb.dirpath) for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.dirpath}
+    )
+    check_writable(*folders)
+    for path in remove_stale_temporaries(*folders):
+        print(f"removed {path}, left by a writer that was killed mid-write")
+
+
 def best_checkpoint(trainer: pl.Trainer) -> str | None:
     """The best checkpoint by the monitored metric, when one was written."""
     callback = trainer.checkpoint_callback
@@ -68,17 +87,33 @@ def scalar_metrics(metrics: dict[str, Any], prefixes: tuple[str, ...]) -> dict[s
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit and test as configured; returns the flat metrics written to ``metrics.json``."""
-    check_run_config(plain_config(cfg), training=True)
+    """Fit and test as configured; returns the flat metrics written to ``metrics.json``.
+
+    Everything that can be checked is checked before the run folder is written to: the config
+    values, a resumed folder's saved config, an explicit checkpoint's architecture, every input
+    image, and that the folder accepts files.
+    """
+    plain = plain_config(cfg)
+    check_run_config(plain, training=True)
     output_dir = Path(cfg.paths.output_dir)
-    if rank_zero_only.rank == 0:
-        start_run(cfg)
 
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     net = instantiate(cfg.model)
     module = instantiate(cfg.module, net=net)
     callbacks = instantiate_group(cfg.get("callbacks"))
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None:
+        check_checkpoint_architecture(ckpt_path, net.arch, net.arch_args)
+    elif cfg.get("resume", True):
+        ckpt_path = find_resume_checkpoint(callbacks)
+        if ckpt_path is not None:
+            check_resume_config(output_dir, plain)
+    check_datamodule_inputs(datamodule)
+    if rank_zero_only.rank == 0:
+        prepare_run_folder(output_dir, callbacks)
+        start_run(cfg)
+
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if loggers:
@@ -86,12 +121,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
         log_resolved_config(loggers, cfg)
 
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is None and cfg.get("resume", True):
-        ckpt_path = find_resume_checkpoint(callbacks)
     if ckpt_path is not None and rank_zero_only.rank == 0:
         print(f"Resuming from {ckpt_path}")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    with exit_nonzero_on_sigterm(lambda: trainer.global_step):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics: dict[str, Any] = scalar_metrics(dict(trainer.callback_metrics), ("val/",))
     best = best_checkpoint(trainer)
     best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)

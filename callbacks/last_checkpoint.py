@@ -5,7 +5,8 @@ both, which used to take two callbacks that both wrote ``last.ckpt`` (the best-c
 callback through ``save_last``). ``LastCheckpoint`` owns the file alone: it saves every
 ``every_n_train_steps`` steps, at the end of every validation (so a finished run's last.ckpt is
 its final state), and on an exception or SIGTERM once training has taken a step; never twice for
-the same step. ``best.ckpt`` stays with the monitored ``ModelCheckpoint``.
+the same step. ``best.ckpt`` stays with the monitored ``ModelCheckpoint``. It never writes weights
+that hold a NaN or an infinity: ``last.ckpt`` then keeps the last finite state.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import os
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_warn
 
 LAST_NAME = "last"
 
@@ -50,3 +53,18 @@ class LastCheckpoint(ModelCheckpoint):
         if self._should_skip_saving_checkpoint(trainer):
             return
         self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        bad = _non_finite_parameters(trainer.lightning_module)
+        if bad:
+            rank_zero_warn(
+                f"not writing {filepath} at step {trainer.global_step}: the weights hold NaN or "
+                f"infinite values ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}); it "
+                f"keeps the last finite state"
+            )
+            return
+        super()._save_checkpoint(trainer, filepath)
+
+
+def _non_finite_parameters(module: torch.nn.Module) -> list[str]:
+    return [n for n, p in module.named_parameters() if not bool(torch.isfinite(p).all())]

@@ -5,9 +5,10 @@ scale, C = 3 (RGB) or 1 (grey / Y). Validation and test loaders have batch size 
 of different sizes), one loader per set, in the order of `val_set_names` / `test_set_names`.
 
 Reproducibility: every training sample is a pure function of (seed, global sample index)
-(`data.datasets.TrainPatches`), and `EpochSampler` advances the indices each epoch, so a run
-gives the same batches with any number of DataLoader workers and after resuming at an epoch
-boundary. Evaluation inputs are a pure function of (image name, degradation).
+(`data.datasets.TrainPatches`), and `data.samplers.ResumableSampler` advances the indices each
+epoch, so a run gives the same batches with any number of DataLoader workers, and a run resumed
+from last.ckpt at any step continues with the very next batch (the loader's position is saved).
+Evaluation inputs are a pure function of (image name, degradation).
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ from data.cache import MappedImages
 from data.datasets import (
     Colour,
     Degradation,
-    EpochSampler,
     EvalImages,
     Source,
     TrainPatches,
     check_colour,
 )
-from data.samplers import eval_sampler
+from data.samplers import ResumableLoader, batches_consumed, eval_sampler, train_sampler
 from data.sources import (
     EMBEDDED_NAME,
     ImageFiles,
@@ -163,15 +163,20 @@ class RestorationDataModule(pl.LightningDataModule):
         if self.train_set is None:
             self.setup("fit")
         workers = self.workers()
-        return DataLoader(
+        # Resumable mid-epoch: last.ckpt stores the position (see data.samplers).
+        return ResumableLoader(
             self.train_set,
             batch_size=self.batch_size,
-            sampler=EpochSampler(self.samples_per_epoch),
+            sampler=train_sampler(self.samples_per_epoch),
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=self._on_cuda(),
             drop_last=True,
+            progress=self._train_batches_consumed,
         )
+
+    def _train_batches_consumed(self) -> int:
+        return batches_consumed(getattr(self, "trainer", None))
 
     def val_dataloader(self) -> list[DataLoader]:
         if len(self.val_datasets) != len(self.val_set_names):

@@ -28,10 +28,18 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file not found: {path}")
+    if not _looks_like_torch_file(path):
+        raise CheckpointError(
+            f"cannot read {path}: it is not a PyTorch checkpoint (neither torch.save's zip "
+            f"archive nor a pickle; empty, random or another format). Pass the .pt/.pth/.ckpt "
+            f"file that holds the weights."
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights only" in str(error).lower():
+        # Only a refused global means code-carrying objects; other unpickler errors (e.g.
+        # "Unsupported operand") are bytes that are not a valid pickle.
+        if "unsupported global" in str(error).lower():
             raise CheckpointError(
                 f"{path} holds Python objects other than tensors and plain containers; "
                 "refusing to unpickle them (weights_only=True). Re-save its state_dict only."
@@ -42,6 +50,17 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
             f"cannot read {path}: the file is truncated or corrupt "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
         ) from error
+
+
+#: torch.save writes a zip archive; the legacy format and plain pickles start with PROTO (0x80).
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = b"\x80"
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO)
 
 
 def extract_state_dict(payload: Any, source: str = "checkpoint") -> StateDict:

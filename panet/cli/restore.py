@@ -20,8 +20,9 @@ Each input image is written as ``OUT/<name>.png`` (clamped and rounded to 8 bits
   is that restored Y channel, written as a grey PNG. Grey inputs are used as they are.
 * ``sr``: images are upscaled by the network's scale.
 
-Unreadable files are reported and skipped; the exit status is 1 when any file failed, 2 for
-bad arguments or checkpoint.
+Unreadable files and files with several frames (animated GIF, multi-page TIFF) are reported and
+skipped; the exit status is 1 when any file failed, 2 for bad options (reported once, with the
+usage, before anything is read) or checkpoint.
 """
 
 from __future__ import annotations
@@ -160,8 +161,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def option_problems(args: argparse.Namespace) -> list[str]:
+    """What is wrong with the numeric options (checked once, before any checkpoint or image)."""
+    problems = []
+    if args.mode == "tiles":
+        if args.tile < 1:
+            problems.append(f"--tile must be >= 1 (input pixels), got {args.tile}")
+        if args.batch_size < 1:
+            problems.append(f"--batch-size must be >= 1, got {args.batch_size}")
+        if not 0 <= args.overlap < max(args.tile, 1):
+            problems.append(
+                f"--overlap must be >= 0 and smaller than --tile ({args.tile}), got {args.overlap}"
+            )
+    if args.mode == "chop":
+        if args.shave < 0:
+            problems.append(f"--shave must be >= 0, got {args.shave}")
+        if args.min_size is not None and args.min_size < 1:
+            problems.append(f"--min-size must be >= 1, got {args.min_size}")
+    return problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problems = option_problems(args)
+    if problems:
+        parser.error("; ".join(problems))  # usage + message on stderr, exit status 2
     console = Console(stderr=True)
     try:
         arch_args = parse_arch_args(args.arch_arg)

@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from panet.atomic import write_text_atomic
+from panet.cli.config_checks import ConfigError
+from panet.cli.required import register_required_resolver
 from panet.cli.wandb_run_id import register_resolvers as register_wandb
 
 DEFAULT_RUN_FOLDER = "default"
@@ -42,13 +45,14 @@ def run_folder(run_name: str | None, overrides: str | None) -> str:
 
 
 def register_resolvers() -> None:
-    """Register ``run_folder``, ``mixed_precision``, the W&B run-id resolver and the sweep
-    resolvers (idempotent)."""
+    """Register ``run_folder``, ``required``, ``mixed_precision``, the W&B run-id resolver and
+    the sweep resolvers (idempotent)."""
     from panet.cli.sweep_resolvers import register_sweep_resolvers  # it names folders with ours
     from panet.cli.trainer_setup import register_resolvers as register_precision
 
     if not OmegaConf.has_resolver("run_folder"):
         OmegaConf.register_new_resolver("run_folder", run_folder)
+    register_required_resolver()
     register_wandb()
     register_precision()
     register_sweep_resolvers()
@@ -64,11 +68,27 @@ def bootstrap() -> None:
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain dicts/lists, without Hydra's own node."""
     keys = [k for k in cfg if k != "hydra"]
-    container = OmegaConf.to_container(
-        OmegaConf.masked_copy(cfg, keys), resolve=True, throw_on_missing=True
-    )
+    try:
+        container = OmegaConf.to_container(
+            OmegaConf.masked_copy(cfg, keys), resolve=True, throw_on_missing=True
+        )
+    except InterpolationResolutionError as error:
+        cause = _config_error_cause(error)
+        if cause is not None:  # e.g. a ${required:...} key left unset
+            raise cause from None
+        raise
     assert isinstance(container, dict)
     return container
+
+
+def _config_error_cause(error: BaseException) -> ConfigError | None:
+    """The ``ConfigError`` a resolver raised, found in an OmegaConf error's chain."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConfigError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def print_config_tree(cfg: DictConfig, title: str = "config") -> None:

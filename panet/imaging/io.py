@@ -63,6 +63,7 @@ def read_image_uint8(path: str | os.PathLike[str]) -> torch.Tensor:
     try:
         with Image.open(path) as image:
             _reject_high_depth(image, path)
+            _reject_frames(image, path)
             image.load()
             array = _to_8bit_array(image, path)
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
@@ -73,6 +74,66 @@ def read_image_uint8(path: str | os.PathLike[str]) -> torch.Tensor:
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+#: Colour modes ``read_image`` turns into grey or RGB (alpha is checked only when decoding).
+_READABLE_MODES = frozenset({"L", "RGB", "P", "1", "YCbCr", "LA", "PA", "RGBA"})
+#: A JPEG's end-of-image marker lies within this many bytes of the file's end (trailers are
+#: short); when it does not, the file is decoded in full to tell truncation from a trailer.
+_JPEG_TAIL = 1 << 16
+
+
+def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(height, width)`` of an image file that ``read_image`` can decode, from its header.
+
+    Cheap (no full decode for PNG, BMP, TIFF or complete JPEGs): opens the header, rejects
+    what ``read_image`` would reject (not an image, more than 8 bits per sample, an unsupported
+    colour mode) and files with several frames (animated or multi-page: only one frame would
+    be used), and checks integrity (PNG chunk checksums, a JPEG's end marker).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file cannot be used, with the reason and the fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            _reject_high_depth(image, path)
+            if image.mode not in _READABLE_MODES:
+                raise ValueError(
+                    f"{path} uses the unsupported colour mode {image.mode!r}; convert it to "
+                    f"8-bit RGB or greyscale (e.g. `magick {path.name} -depth 8 out.png`)."
+                )
+            _reject_frames(image, path)
+            width, height = image.size
+            image_format = image.format
+            image.verify()
+        if image_format == "JPEG" and not _has_jpeg_end(path):
+            read_image(path)  # decode in full: raises for a truncated file
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(
+            f"cannot decode image {path}: {error}. The file is corrupt, truncated or not an "
+            f"image; replace it or remove it from the folder."
+        ) from error
+    return height, width
+
+
+def _reject_frames(image: Image.Image, path: Path) -> None:
+    frames = int(getattr(image, "n_frames", 1))
+    if frames > 1:
+        raise ValueError(
+            f"{path} holds {frames} frames (animated or multi-page); only single-frame images "
+            f"are supported: extract the frame you mean (e.g. `magick '{path.name}[0]' "
+            f"frame0.png`)."
+        )
+
+
+def _has_jpeg_end(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - _JPEG_TAIL))
+        return b"\xff\xd9" in handle.read()
 
 
 def write_png(img: torch.Tensor, path: str | os.PathLike[str]) -> None:

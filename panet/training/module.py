@@ -23,6 +23,7 @@ from torchmetrics import MeanMetric, SumMetric
 
 from panet.evaluation.protocols import Protocol
 from panet.evaluation.scoring import SCORE_KEYS, ImageScorer, Restore, restore_and_score
+from panet.training.finite import check_finite_loss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
@@ -102,6 +103,7 @@ class RestorationModule(pl.LightningModule):
         s = self.net.pixel_range / 255.0
         pred = self.net(batch["lq"] * s)
         loss = self.loss(pred, batch["gt"] * s)
+        check_finite_loss(loss, self.global_step + 1)  # before backward: weights stay finite
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["lq"].shape[0])
         return loss
 

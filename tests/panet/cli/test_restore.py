@@ -114,3 +114,63 @@ def test_parse_arch_args() -> None:
     }
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_arch_args(["n_resblocks"])
+
+
+def test_colour_network_for_car_is_refused_and_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = tiny_panet(tmp_path, n_colors=3)
+    out = tmp_path / "out"
+    assert main(restore_args(ckpt, "car", [write_rgb(tmp_path / "x.png")], out)) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "task car feeds the network the Y channel (1 channel) but it takes 3" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".tif"])
+def test_multi_frame_files_are_refused_not_cut_to_their_first_frame(
+    tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = tiny_panet(tmp_path)
+    frames = [Image.fromarray(np.full((12, 12, 3), v, np.uint8)) for v in (0, 128, 255)]
+    movie = tmp_path / f"movie{suffix}"
+    frames[0].save(movie, save_all=True, append_images=frames[1:])
+    out = tmp_path / "out"
+    assert main(restore_args(ckpt, "denoise", [movie, write_rgb(tmp_path / "x.png")], out)) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{movie} holds 3 frames (animated or multi-page)" in err
+    assert sorted(p.name for p in out.iterdir()) == ["x.png"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--tile", "0"], "--tile must be >= 1 (input pixels), got 0"),
+        (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+        (["--tile", "8", "--overlap", "8"], "--overlap must be >= 0 and smaller than --tile (8)"),
+    ],
+)
+def test_option_errors_are_reported_once_with_the_usage_exit_status(
+    tmp_path: Path, options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = [write_rgb(tmp_path / f"{n}.png", seed=n) for n in range(3)]
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stopped:
+        main(restore_args(tmp_path / "never-read.pt", "denoise", images, out, *options))
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count(message) == 1 and err.startswith("usage: ")
+    assert not out.exists()
+
+
+def test_random_bytes_checkpoint_is_called_unreadable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noise = tmp_path / "noise.pt"
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    out = tmp_path / "out"
+    assert main(restore_args(noise, "denoise", [write_rgb(tmp_path / "x.png")], out)) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"cannot read {noise}: it is not a PyTorch checkpoint" in err
+    assert "Python objects" not in err
+    assert not out.exists()

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from panet.imaging.io import read_image, write_png
+from panet.imaging.io import probe_image, read_image, write_png
 
 
 def _rgb_array(h: int = 6, w: int = 5) -> np.ndarray:
@@ -135,3 +135,24 @@ def test_write_png_rejects_bad_shapes(tmp_path: Path) -> None:
         write_png(torch.zeros(2, 4, 4), tmp_path / "x.png")
     with pytest.raises(ValueError, match=r"\[C,H,W\]"):
         write_png(torch.zeros(1, 3, 4, 4), tmp_path / "x.png")
+
+
+def test_probe_image_reads_the_size_and_rejects_what_read_image_rejects(tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    Image.new("RGB", (7, 5)).save(good)
+    assert probe_image(good) == (5, 7)
+    truncated = tmp_path / "truncated.png"
+    Image.effect_noise((64, 64), 50).convert("RGB").save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:-200])
+    jpeg = tmp_path / "cut.jpg"
+    Image.effect_noise((64, 64), 50).convert("RGB").save(jpeg, quality=90)
+    jpeg.write_bytes(jpeg.read_bytes()[:-400])
+    pages = tmp_path / "pages.tif"
+    Image.new("L", (4, 4)).save(pages, save_all=True, append_images=[Image.new("L", (4, 4))])
+    for path, message in (
+        (truncated, "cannot decode image"),
+        (jpeg, "cannot decode image"),
+        (pages, "holds 2 frames"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            probe_image(path)
