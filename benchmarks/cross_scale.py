@@ -7,6 +7,7 @@ Usage::
     python benchmarks/cross_scale.py                      # module at batch 16 + CSNLN x2
     python benchmarks/cross_scale.py --batch 4 --repeats 2 --model-batch 1
     python benchmarks/cross_scale.py --quick              # small shapes, a smoke run
+    python benchmarks/cross_scale.py --skip-module --depth 2 --impls official fast
 
 Cases: ``CrossScaleAttention(128, up_factor 2)`` on ``[batch, 128, 48, 48]`` (the x2 training
 shape: batch 16, LR patch 48) and the whole ``CSNLN(scale=2)`` (128 features, depth 12) on
@@ -121,13 +122,16 @@ def format_table(rows: list[tuple[str, dict[str, dict]]]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for label, results in rows:
-        official = results["official"]
+        official = results.get("official")
         for impl, result in results.items():
-            speed = official["seconds"] / result["seconds"]
-            memory = result["peak_mib"] / official["peak_mib"] if official["peak_mib"] else 0.0
+            speed = memory = "n/a"
+            if official is not None:
+                speed = f"{official['seconds'] / result['seconds']:.2f}x"
+                if official["peak_mib"]:
+                    memory = f"{result['peak_mib'] / official['peak_mib']:.2f}"
             lines.append(
-                f"| {label} | {impl} | {result['seconds']:.3f} | {speed:.2f}x "
-                f"| {result['peak_mib']:.0f} | {memory:.2f} |"
+                f"| {label} | {impl} | {result['seconds']:.3f} | {speed} "
+                f"| {result['peak_mib']:.0f} | {memory} |"
             )
     return "\n".join(lines)
 
@@ -141,6 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per run (median)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--skip-model", action="store_true", help="only the module case")
+    parser.add_argument("--skip-module", action="store_true", help="only the whole-model case")
+    parser.add_argument(
+        "--impls", nargs="+", choices=IMPLS, default=list(IMPLS), help="implementations to run"
+    )
     parser.add_argument("--quick", action="store_true", help="batch 2, 24 px, depth 2")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -154,14 +162,17 @@ def main(argv: list[str] | None = None) -> None:
 
         args.threads = torch.get_num_threads()
     load_before = os.getloadavg()[0]
-    cases = [("module", args.batch, f"CS-NL {args.batch}x128x{args.size}x{args.size} fwd+bwd")]
+    cases = []
+    if not args.skip_module:
+        label = f"CS-NL {args.batch}x128x{args.size}x{args.size} fwd+bwd"
+        cases.append(("module", args.batch, label))
     if not args.skip_model:
         label = f"CSNLN x2 depth {args.depth}, {args.model_batch}x3x{args.size}x{args.size} fwd+bwd"
         cases.append(("model", args.model_batch, label))
     rows = []
     for case, batch, label in cases:
         results = {}
-        for impl in IMPLS:
+        for impl in args.impls:
             job = {"case": case, "impl": impl, "batch": batch, "size": args.size}
             job |= {"threads": args.threads, "depth": args.depth, "repeats": args.repeats}
             results[impl] = run_in_subprocess(job)
