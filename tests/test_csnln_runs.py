@@ -14,7 +14,7 @@ from tests.test_ddp import ODD_SET_SIZE, write_odd_benchmark_set
 
 TINY_CSNLN = (
     *(o for o in with_overrides(TINY, "data.patch_size=12") if "n_resblocks" not in o),
-    "model.depth=1",
+    "model.depth=2",  # at depth 1 the cell's next-LR-features layers get no gradient (DDP)
     "task=sr",
     "degradation.scale=3",
     "model=csnln_s",

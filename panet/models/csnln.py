@@ -127,6 +127,11 @@ class CSNLN(nn.Module):
         softmax_scale: cross-scale matching temperature (10).
         attention_impl: cross-scale attention implementation, ``"fast"`` or ``"faithful"``.
 
+    The last application's next-LR features are computed and dropped, as in the authors' code;
+    at ``depth=1`` the layers producing them (``SEM.down_sample_2``/``_4``, ``SEM.post_conv``)
+    therefore get no gradient, which DDP refuses unless
+    ``trainer.strategy.find_unused_parameters=true`` (any depth >= 2 trains them all).
+
     Forward: ``[B, 3, h, w]`` RGB in [0, 1], ``h`` and ``w`` multiples of ``input_multiple``
     (the up-factor) -> ``[B, 3, scale*h, scale*w]`` (not clamped). 3,061,289 / 6,010,409 /
     6,568,627 parameters at x2/x3/x4 (frozen MeanShift included, as the authors count).
