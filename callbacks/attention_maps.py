@@ -1,4 +1,5 @@
-"""Attention maps over the pyramid levels for one query position (the paper's Fig. 8).
+"""Attention maps over the pyramid levels for one query position (the paper's Fig. 8), and
+over the downscaled copy that CSNLN's cross-scale attention searches.
 
 After each validation (rank 0, not the sanity check) the callback takes the first image of the
 first validation set, crops its degraded input ``lq`` around the query position, runs the
@@ -37,15 +38,21 @@ from callbacks.rendering import (
     vstack,
 )
 from panet.attention import PyramidAttention
+from panet.attention.cross_scale import CrossScaleAttention
+from panet.inference.padding import input_multiple
+
+#: Attention modules with ``attention_map(x, query_yx)`` (a list of per-level maps) and
+#: ``scales``: pyramid attention and CSNLN's cross-scale attention (one level at 1/u).
+MAPPED_ATTENTIONS = (PyramidAttention, CrossScaleAttention)
 
 
 def capture_attention_inputs(
     net: nn.Module, net_input: Tensor
-) -> list[tuple[str, PyramidAttention, Tensor]]:
-    """Run ``net(net_input)`` without gradients and return, for every ``PyramidAttention``
+) -> list[tuple[str, nn.Module, Tensor]]:
+    """Run ``net(net_input)`` without gradients and return, for every ``MAPPED_ATTENTIONS``
     module (in module order), its name, the module and the features it received
     (``[B, C, Hf, Wf]``; the first call when a module is called more than once)."""
-    modules = [(n, m) for n, m in net.named_modules() if isinstance(m, PyramidAttention)]
+    modules = [(n, m) for n, m in net.named_modules() if isinstance(m, MAPPED_ATTENTIONS)]
     captured: dict[str, Tensor] = {}
 
     def hook_for(name: str):  # noqa: ANN202 - a forward pre-hook closure
@@ -154,9 +161,12 @@ class AttentionMapLogger(Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         net = self._network(pl_module)
-        if not any(isinstance(m, PyramidAttention) for m in net.modules()):
+        if not any(isinstance(m, MAPPED_ATTENTIONS) for m in net.modules()):
             if not self._warned:
-                rank_zero_warn("AttentionMapLogger: the network has no PyramidAttention module")
+                rank_zero_warn(
+                    "AttentionMapLogger: the network has no PyramidAttention or "
+                    "CrossScaleAttention module"
+                )
                 self._warned = True
             return
         self._log_maps(trainer, net, batch["lq"][0], str(batch["name"][0]))
@@ -170,6 +180,9 @@ class AttentionMapLogger(Callback):
                 f"AttentionMapLogger: query_yx {centre} lies outside {name} ({height}x{width})"
             )
         top, left, h, w = crop_window(height, width, self.max_side, centre)
+        # networks that need multiples (CSNLN: its up-factor) get the largest such crop
+        multiple = input_multiple(net)
+        h, w = max(multiple, h - h % multiple), max(multiple, w - w % multiple)
         parameter = next(iter(net.parameters()), None)
         device = parameter.device if parameter is not None else lq.device
         crop = lq[:, top : top + h, left : left + w].to(device)  # the network's device

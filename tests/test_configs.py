@@ -14,7 +14,9 @@ from panet.cli.run_setup import plain_config, run_folder
 from panet.cli.trainer_setup import build_trainer
 from tests.run_helpers import CONFIG_DIR, TINY_MODEL, compose_config
 
-SR_MODELS = {"pa_edsr", "edsr", "edsr_baseline", "bicubic"}
+SR_MODELS = {"pa_edsr", "edsr", "edsr_baseline", "bicubic", "csnln", "csnln_s"}
+#: CSNLN has a depth instead of residual blocks.
+TINY_CSNLN = ("model.n_feats=8", "model.depth=1")
 
 
 def group_files(group: str) -> list[str]:
@@ -81,6 +83,7 @@ def test_degradation_files_instantiate(degradation: str, tmp_path: Path) -> None
 def test_model_files_instantiate(model: str, tmp_path: Path) -> None:
     task = "sr" if model in SR_MODELS else "denoise"
     tiny = () if model in ("identity", "bicubic") else TINY_MODEL
+    tiny = TINY_CSNLN if model.startswith("csnln") else tiny
     cfg = compose_config("train", [f"task={task}", f"model={model}", *tiny], tmp_path)
     net = instantiate(cfg.model)
     assert net.arch_args is not None and net.pixel_range in (1.0, 255.0)
@@ -135,8 +138,15 @@ def test_experiments_carry_the_paper_hyperparameters(experiment: str, tmp_path: 
     assert cfg.scheduler.gamma == 0.5
     assert cfg.optimizer.lr == 1e-4 and list(cfg.optimizer.betas) == [0.9, 0.999]
     assert cfg.optimizer.eps == 1e-8
-    assert (cfg.data.batch_size, cfg.data.patch_size) == (16, 48)
+    lq_patch = 32 if experiment == "csnln_x4" else 48  # HR 128 at x4, the authors' advice
+    assert (cfg.data.batch_size, cfg.data.patch_size) == (16, lq_patch)
     assert cfg.inference.mode == "chop"
+    if experiment.startswith("csnln"):
+        assert cfg.task.name == "sr" and cfg.degradation.scale == int(experiment[-1])
+        assert (cfg.model.depth, cfg.model.n_feats, cfg.task.chop_min_size) == (12, 128, 3600)
+        net = instantiate(cfg.model, n_feats=8, depth=1)
+        instantiate(cfg.module, net=net)
+        return
     if experiment.startswith("pa_edsr"):
         assert cfg.task.name == "sr" and cfg.degradation.scale == int(experiment[-1])
         assert cfg.model.n_resblocks == 32 and cfg.model.res_scale == 0.1
@@ -174,6 +184,8 @@ def test_experiments_carry_the_paper_hyperparameters(experiment: str, tmp_path: 
         (["task.n_colors=1"], "task.n_colors"),
         (["task=car", "task.colour=rgb"], "task.colour"),
         (["pyramid.impl=quick"], "pyramid.impl"),
+        (["task=sr", "degradation.scale=3", "model=csnln_s", "data.patch_size=16"], "size=15"),
+        (["experiment=csnln_x2", "data.patch_size=47"], "multiple of 2"),
     ],
 )
 def test_bad_values_fail_early_with_the_key_to_change(

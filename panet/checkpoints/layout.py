@@ -32,11 +32,29 @@ def _infer_positions(n_blocks: int, attention_indices: list[int]) -> tuple[str, 
     return None
 
 
+def _infer_csnln(state: Mapping[str, Tensor]) -> dict[str, Any]:
+    """CSNLN's arguments: features from the head, scale from the SEM cell's layout and kernel
+    sizes, depth from the tail's input channels (``n_feats * depth``)."""
+    head, tail = state.get("head.0.0.weight"), state.get("tail.0.weight")
+    upsample = state.get("SEM.multi_source_projection.upsample.0.weight")
+    if head is None or tail is None or upsample is None or head.dim() != 4:
+        return {}
+    n_feats = int(head.shape[0])
+    if "SEM.multi_source_projection_2.upsample.0.weight" in state:
+        scale = 4
+    else:
+        scale = 3 if upsample.shape[-1] == 9 else 2
+    found = {"arch": "csnln", "n_colors": int(head.shape[1]), "n_feats": n_feats}
+    return found | {"scale": scale, "depth": int(tail.shape[1]) // max(n_feats, 1)}
+
+
 def infer_arch_args(state: Mapping[str, Tensor]) -> dict[str, Any]:
     """Architecture arguments readable from the tensors of a state dict (in our layout or the
     authors'): ``n_colors``, ``n_feats``, ``n_resblocks``, ``positions``, ``reduction``,
-    ``scale``, and a guess of ``arch``. Arguments not stored in weights (levels, patch size)
-    are not included."""
+    ``scale``, and a guess of ``arch`` (CSNLN: ``n_colors``, ``n_feats``, ``scale``, ``depth``).
+    Arguments not stored in weights (levels, patch size) are not included."""
+    if "SEM.multi_source_projection.upsample.0.weight" in state:
+        return _infer_csnln(state)
     found: dict[str, Any] = {}
     head = state.get("head.0.weight")
     if head is not None and head.dim() == 4:

@@ -12,11 +12,16 @@ from typing import Any
 
 from panet.attention.pyramid import IMPLEMENTATIONS
 from panet.models.positions import positions_problem
+from panet.models.registry import ARCHITECTURES
 from panet.tasks import TASK_CHANNELS
 
 SR_SCALES: tuple[int, ...] = (2, 3, 4)
 #: Networks whose tail upsamples: only meaningful for super-resolution.
-UPSAMPLING_TARGETS: tuple[str, ...] = ("panet.models.EDSR", "panet.models.PAEDSR")
+UPSAMPLING_TARGETS: tuple[str, ...] = (
+    "panet.models.EDSR",
+    "panet.models.PAEDSR",
+    "panet.models.CSNLN",
+)
 BICUBIC_TARGET = "panet.models.Bicubic"
 BASELINE_TARGETS: tuple[str, ...] = ("panet.models.Identity", BICUBIC_TARGET)
 
@@ -106,7 +111,7 @@ def check_model(model: Mapping[str, Any], task: Mapping[str, Any], *, training: 
         )
     if target not in UPSAMPLING_TARGETS + BASELINE_TARGETS and task["name"] == "sr":
         raise ConfigError(
-            f"task=sr needs an upsampling network (model=pa_edsr, edsr, edsr_baseline) or "
+            f"task=sr needs an upsampling network (model=pa_edsr, edsr, edsr_baseline, csnln) or "
             f"model=bicubic; got {target}"
         )
     for key in ("n_feats", "n_resblocks"):
@@ -147,6 +152,24 @@ def check_training(cfg: Mapping[str, Any]) -> None:
         )
 
 
+def check_patch_multiple(model: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+    """Training patches must already be multiples of the network's ``input_multiple`` (CSNLN:
+    its up-factor); evaluation pads whole images, but a padded training patch would train on
+    reflected pixels."""
+    target, patch = model.get("_target_", ""), data.get("patch_size")
+    cls = next((c for c in ARCHITECTURES.values() if target.endswith("." + c.__name__)), None)
+    multiple_of = getattr(cls, "input_multiple_for", None)
+    if multiple_of is None or not isinstance(patch, int):
+        return
+    multiple = multiple_of(**{k: v for k, v in model.items() if k != "_target_"})
+    if patch % multiple:
+        raise ConfigError(
+            f"data.patch_size={patch} is not a multiple of {multiple}, the input multiple of "
+            f"{target} (scale {model.get('scale')}); use e.g. data.patch_size="
+            f"{max(multiple, patch - patch % multiple)}"
+        )
+
+
 def check_run_config(cfg: Mapping[str, Any], *, training: bool) -> None:
     """All checks of a resolved train/evaluate configuration (plain dicts)."""
     check_task(cfg["task"], cfg["degradation"])
@@ -155,11 +178,13 @@ def check_run_config(cfg: Mapping[str, Any], *, training: bool) -> None:
     check_model(cfg["model"], cfg["task"], training=training)
     if training:
         check_training(cfg)
+        check_patch_multiple(cfg["model"], cfg["data"])
 
 
 __all__ = [
     "ConfigError",
     "check_model",
+    "check_patch_multiple",
     "check_pyramid",
     "check_run_config",
     "check_task",

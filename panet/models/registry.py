@@ -13,11 +13,12 @@ from typing import Any
 from torch import nn
 
 from panet.models.baselines import Bicubic, Identity
+from panet.models.csnln import CSNLN
 from panet.models.edsr import EDSR, PAEDSR
 from panet.models.panet import PANet
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
-    cls.arch: cls for cls in (PANet, PAEDSR, EDSR, Identity, Bicubic)
+    cls.arch: cls for cls in (PANet, PAEDSR, EDSR, Identity, Bicubic, CSNLN)
 }
 
 

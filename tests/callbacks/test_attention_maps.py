@@ -63,3 +63,21 @@ def test_bad_arguments() -> None:
         AttentionMapLogger(query_yx=(-1, 2))
     with pytest.raises(ValueError, match="max_side"):
         AttentionMapLogger(max_side=4)
+
+
+def test_csnln_cross_scale_attention_is_captured_and_rendered() -> None:
+    from panet.models.csnln import CSNLN
+
+    torch.manual_seed(0)
+    net = CSNLN(scale=3, n_feats=8, depth=2, attention_impl="faithful").eval()
+    x = torch.rand(1, 3, 9, 12)
+    captured = capture_attention_inputs(net, x)
+    # the one shared SEM cell: its cross-scale attention, captured at its first call
+    assert [name for name, _, _ in captured] == ["SEM.multi_source_projection.up_attention"]
+    _, module, features = captured[0]
+    assert features.shape == (1, 8, 9, 12) and module.scales == (1 / 3,)
+    (weights,) = module.attention_map(features, (4, 5))
+    assert weights.shape == (1, 3, 4)
+    assert float(weights.sum()) == pytest.approx(1.0, abs=1e-5)
+    row = attention_row(x[0] * 255, [weights[0]], (4, 5), (9, 12), 36)
+    assert row.dtype == np.uint8 and row.shape[0] == 36

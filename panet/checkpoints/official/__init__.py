@@ -1,6 +1,7 @@
 """The authors' released checkpoints: one key mapping per architecture family
-(``official/panet.py``, ``official/edsr.py``) and ``load_official``, which builds our network,
-maps the file onto it and loads it strictly (``panet.checkpoints.strict``)."""
+(``official/panet.py``, ``official/edsr.py``, ``official/csnln.py``) and ``load_official``,
+which builds our network, maps the file onto it and loads it strictly
+(``panet.checkpoints.strict``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from torch import Tensor, nn
 
 from panet.attention.pyramid import fastest_implementation
 from panet.checkpoints.files import StateDict, extract_state_dict, read_checkpoint
-from panet.checkpoints.official import edsr, panet
+from panet.checkpoints.official import csnln, edsr, panet
 from panet.checkpoints.strict import load_exactly
 from panet.models.registry import build_network
 
@@ -21,6 +22,7 @@ OFFICIAL_LAYOUTS: Mapping[str, Callable[[Mapping[str, Tensor]], StateDict]] = {
     "panet": panet.to_ours,
     "pa_edsr": edsr.to_ours,
     "edsr": edsr.to_ours,
+    "csnln": csnln.to_ours,
 }
 #: Architectures with released official weights that ``load_official`` understands.
 OFFICIAL_ARCHITECTURES: tuple[str, ...] = tuple(OFFICIAL_LAYOUTS)
@@ -43,7 +45,8 @@ def load_official(path: str | os.PathLike, arch: str, **arch_args: Any) -> nn.Mo
     Args:
         path: a ``.pt`` file from the authors (bare state dict, or nested under
             ``state_dict``/``model``; ``module.`` prefixes are fine).
-        arch: ``"panet"`` (denoising, demosaicing, CAR), ``"pa_edsr"`` (SR) or ``"edsr"``.
+        arch: ``"panet"`` (denoising, demosaicing, CAR), ``"pa_edsr"`` (SR), ``"edsr"`` or
+            ``"csnln"`` (SR; e.g. ``scale=2, depth=12``).
         **arch_args: constructor arguments of the network, e.g. ``n_resblocks=80``,
             ``n_colors=1``, ``scale=2``; ``attention_impl`` defaults to the fastest exact
             implementation available.
