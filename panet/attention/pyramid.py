@@ -169,7 +169,21 @@ class PyramidAttention(nn.Module):
         return query, keys, values
 
     def forward(self, x: Tensor) -> Tensor:
-        """``[B, C, H, W]`` -> ``[B, C, H, W]``."""
+        """``[B, C, H, W]`` -> ``[B, C, H, W]``.
+
+        Under ``torch.autocast`` the whole block (embeddings, scores, log-sum-exp, softmax,
+        paste) runs in float32 and returns float32: scores of PA-EDSR's 0-255 features times
+        the softmax scale reach ~1e4-1e5, past float16's range, and a bfloat16 query or key
+        (8 mantissa bits) moves such scores by tens, which changes a near-one-hot softmax.
+        The embeddings are 1x1 convs, a small share of the block's work.
+        """
+        device_type = x.device.type
+        if torch.is_autocast_enabled(device_type):
+            with torch.autocast(device_type, enabled=False):
+                return self._forward(x.float())
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
         query, keys, values = self.embed(x)
         out = self._attend(
             query,
@@ -198,6 +212,11 @@ class PyramidAttention(nn.Module):
         height, width = x.shape[-2:]
         if not (0 <= row < height and 0 <= col < width):
             raise ValueError(f"query position {query_yx} lies outside the {height}x{width} input")
+        with torch.autocast(x.device.type, enabled=False):  # float32 scores, as forward
+            return self._attention_map(x.float(), row, col)
+
+    def _attention_map(self, x: Tensor, row: int, col: int) -> list[Tensor]:
+        """``attention_map`` on float32 ``x`` with autocast off."""
         query, keys, _ = self.embed(x)
         k, pad = self.patch_size, self.patch_size // 2
         query_patch = F.pad(query, (pad, pad, pad, pad))[:, :, row : row + k, col : col + k]
