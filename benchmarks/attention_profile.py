@@ -21,9 +21,19 @@ from torch.profiler import ProfilerActivity, profile
 
 from panet.attention import PyramidAttention
 
-MATMULS = ("aten::bmm", "aten::baddbmm", "aten::baddbmm_", "aten::mm", "aten::addmm",
-           "aten::matmul", "aten::convolution", "aten::mkldnn_convolution",
-           "aten::_convolution", "aten::slow_conv_transpose2d", "aten::conv_transpose2d")
+MATMULS = (
+    "aten::bmm",
+    "aten::baddbmm",
+    "aten::baddbmm_",
+    "aten::mm",
+    "aten::addmm",
+    "aten::matmul",
+    "aten::convolution",
+    "aten::mkldnn_convolution",
+    "aten::_convolution",
+    "aten::slow_conv_transpose2d",
+    "aten::conv_transpose2d",
+)
 
 
 def main() -> None:
@@ -64,8 +74,10 @@ def main() -> None:
         else:
             groups["rest"] += seconds
     pass_name = "fwd" if args.forward else "fwd+bwd"
-    print(f"{args.impl} {args.batch}x64x{args.size}x{args.size} {pass_name}: wall {wall:.3f} s "
-          f"under the profiler, {torch.get_num_threads()} threads, 1-min load {load:.2f}")
+    print(
+        f"{args.impl} {args.batch}x64x{args.size}x{args.size} {pass_name}: wall {wall:.3f} s "
+        f"under the profiler, {torch.get_num_threads()} threads, 1-min load {load:.2f}"
+    )
     for name, seconds in groups.items():
         print(f"  {name}: {seconds:.3f} s ({100 * seconds / max(total, 1e-9):.0f} %)")
     print(events.table(sort_by="self_cpu_time_total", row_limit=args.rows))

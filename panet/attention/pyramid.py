@@ -3,7 +3,10 @@
 
 The module owns the embeddings and the pyramid; the attention arithmetic itself is delegated to
 an interchangeable implementation (``IMPLEMENTATIONS``): ``"faithful"`` follows the authors'
-algorithm step by step, ``"fast"`` computes the same function with far less work.
+algorithm step by step, ``"fast"`` computes the same function with far less work (blocked,
+native CPU kernels), ``"dense"`` is that form as plain tensor operations (``torch.compile``-able),
+``"compiled"`` is ``dense`` under ``torch.compile``, and ``"auto"`` (the default) picks by the
+input's device (see ``panet.attention.auto``).
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ AttentionFn = Callable[..., Tensor]
 #: Attention implementations by name, as "module:function"; imported on first use so that a
 #: missing optional implementation only matters to whoever asks for it.
 IMPLEMENTATIONS: dict[str, str] = {
+    "auto": "panet.attention.auto:auto_attention",
     "faithful": "panet.attention.faithful:faithful_attention",
     "fast": "panet.attention.fast:fast_attention",
+    "dense": "panet.attention.dense:dense_attention",
+    "compiled": "panet.attention.dense:compiled_attention",
 }
 
 
@@ -130,7 +136,7 @@ class PyramidAttention(nn.Module):
         softmax_scale: float = 10.0,
         res_scale: float = 1.0,
         hard: bool = False,
-        impl: str = "fast",
+        impl: str = "auto",
     ) -> None:
         super().__init__()
         if channels < 1 or reduction < 1 or channels // reduction < 1:

@@ -77,7 +77,8 @@ def test_without_the_float32_guard_bf16_scores_would_drift() -> None:
         query = query.bfloat16().float()
         keys = [key.bfloat16().float() for key in keys]
         values = [value.bfloat16().float() for value in values]
-        drifted = module._attend(
-            query, keys, values, patch_size=3, softmax_scale=10.0, hard=False
-        ) + module.res_scale * x
+        drifted = (
+            module._attend(query, keys, values, patch_size=3, softmax_scale=10.0, hard=False)
+            + module.res_scale * x
+        )
     assert rel(drifted, reference) > 1e-2
