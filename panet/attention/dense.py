@@ -21,16 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from panet.attention.faithful import KEY_NORM_EPS, OUTPUT_DIVISOR, check_attention_inputs
-
-
-def inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
-    """``1 / max(||key patch||_2, 1e-4)`` at every position of ``key`` [B, c, h, w] -> [B, h, w]
-    (zero-padded k x k patches, as the faithful implementation's unfold)."""
-    energy = key.pow(2).sum(dim=1, keepdim=True)
-    box = energy.new_ones(1, 1, patch_size, patch_size)
-    norms = F.conv2d(energy, box, padding=patch_size // 2).sqrt()
-    return norms.clamp_min(KEY_NORM_EPS).reciprocal()[:, 0]
+from panet.attention.faithful import OUTPUT_DIVISOR, check_attention_inputs
+from panet.attention.fast import inverse_key_norms
 
 
 def _offsets(pad: int) -> list[tuple[int, int]]:

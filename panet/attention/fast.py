@@ -410,13 +410,16 @@ class _FastPyramidAttention(torch.autograd.Function):
         return d_query, d_keys, d_values, d_scale, None, None
 
 
-def _inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
+def inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
     """``1 / max(||key patch||_2, 1e-4)`` at every position of ``key`` [B, c, h, w] -> [B, h, w]
     (zero-padded k x k patches, as the faithful implementation's unfold)."""
     energy = key.pow(2).sum(dim=1, keepdim=True)
     box = energy.new_ones(1, 1, patch_size, patch_size)
     norms = F.conv2d(energy, box, padding=patch_size // 2).sqrt()
     return norms.clamp_min(KEY_NORM_EPS).reciprocal()[:, 0]
+
+
+_inverse_key_norms = inverse_key_norms  # the earlier private name
 
 
 def _use_native(native: bool | None, like: Tensor, patch_size: int) -> bool:
@@ -502,7 +505,7 @@ def fast_attention(
         block_images=block_images,
     )
     scale = torch.cat(
-        [_pad_flat(_inverse_key_norms(key, patch_size).unsqueeze(1), pad)[:, 0] for key in keys],
+        [_pad_flat(inverse_key_norms(key, patch_size).unsqueeze(1), pad)[:, 0] for key in keys],
         dim=1,
     ) * float(softmax_scale)
     pasted = _FastPyramidAttention.apply(
