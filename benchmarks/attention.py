@@ -262,6 +262,12 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated implementations after faithful (default: fast on cpu; "
         "fast,compiled on cuda)",
     )
+    parser.add_argument(
+        "--cases",
+        default=None,
+        help="comma-separated subset of the cases as shape:pass, e.g. "
+        "16x64x48x48:fwd+bwd,1x64x82x82:fwd (default: all)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -283,6 +289,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.impls:
         impls = ("faithful", *(i for i in args.impls.split(",") if i and i != "faithful"))
     cases = QUICK_CASES if args.quick else FULL_CASES
+    if args.cases:
+        wanted = set(args.cases.split(","))
+        unknown = wanted - {f"{c.label}:{c.pass_name}" for c in cases}
+        if unknown:
+            parser.error(
+                f"--cases: unknown {sorted(unknown)}; known: "
+                + ", ".join(f"{c.label}:{c.pass_name}" for c in cases)
+            )
+        cases = tuple(c for c in cases if f"{c.label}:{c.pass_name}" in wanted)
     load_before = os.getloadavg()[0]
     rows: list[Row] = []
     for case in cases:
