@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from panet.attention.dense import dense_attention
+
 
 def _has_triton() -> bool:
     try:
@@ -46,9 +48,13 @@ def auto_attention(
 ) -> Tensor:
     """Pyramid attention by ``choose_implementation(query.device, query.dtype)``; the same
     arguments and result as ``panet.attention.faithful.faithful_attention``."""
-    from panet.attention.pyramid import resolve_implementation
+    name = choose_implementation(query.device, query.dtype)
+    if name == "dense":  # also the path traced by torch.compile: no import machinery in it
+        attend = dense_attention
+    else:
+        from panet.attention.pyramid import resolve_implementation
 
-    attend = resolve_implementation(choose_implementation(query.device, query.dtype))
+        attend = resolve_implementation(name)
     return attend(
         query, keys, values, patch_size=patch_size, softmax_scale=softmax_scale, hard=hard
     )
