@@ -1,13 +1,19 @@
 """Time and memory of pyramid attention: ``impl="faithful"`` (the authors' algorithm) against
-``impl="fast"`` (the exact reformulation), on the full ``panet.attention.PyramidAttention``
-module (pyramid, embeddings, attention, residual) with random weights and inputs.
+the exact reformulations (``fast``; ``compiled``, the dense form under ``torch.compile``), on the
+full ``panet.attention.PyramidAttention`` module (pyramid, embeddings, attention, residual) with
+random weights and inputs.
 
 Usage::
 
     python benchmarks/attention.py                 # full table (several minutes)
     python benchmarks/attention.py --quick         # small shapes, for a smoke run
     python benchmarks/attention.py --repeats 5 --threads 2
-    python benchmarks/attention.py --in-process    # both in one process, alternately
+    python benchmarks/attention.py --in-process    # all in one process, alternately
+    python benchmarks/attention.py --device cuda   # the same table on a GPU (faithful, fast,
+                                                   # compiled); --impls picks the columns
+
+On CUDA every call is followed by ``torch.cuda.synchronize()`` and peak memory is the
+allocator's (``torch.cuda.max_memory_allocated`` above the memory in use before the call).
 
 Cases: the training shape (batch 16, 64 channels, 48x48, 5 levels, k = 3) forward and
 forward+backward, and the inference tiles 1x64x82x82 and 1x64x128x128 forward.
@@ -49,7 +55,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-IMPLS = ("faithful", "fast")
+#: Implementations timed by default per device (faithful first: the reference of the ratios).
+DEFAULT_IMPLS = {"cpu": ("faithful", "fast"), "cuda": ("faithful", "fast", "compiled")}
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,14 @@ def _rss_kib() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def make_call(case: Case, impl: str, threads: int):
+def _sync(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def make_call(case: Case, impl: str, threads: int, device: str = "cpu"):
     """A function running one call of ``case`` on a seeded module (same weights and input for
     every ``impl``), with the fast path's native kernels already built."""
     import torch
@@ -101,6 +115,7 @@ def make_call(case: Case, impl: str, threads: int):
     torch.manual_seed(0)
     module = PyramidAttention(channels=case.channels, reduction=2, levels=5, impl=impl)
     x = torch.randn(case.batch, case.channels, case.size, case.size)
+    module, x = module.to(device), x.to(device)
 
     def call() -> None:
         if case.backward:
@@ -110,8 +125,9 @@ def make_call(case: Case, impl: str, threads: int):
         else:
             with torch.no_grad():
                 module(x)
+        _sync(device)
 
-    if impl == "fast":  # build the native kernels outside the measured calls
+    if impl == "fast" and device == "cpu":  # build the native kernels outside the measured calls
         from panet.attention.native import native_library
 
         native_library()
@@ -124,36 +140,65 @@ def _timed(call) -> float:
     return time.perf_counter() - start
 
 
-def measure(case: Case, impl: str, repeats: int, threads: int) -> dict:
-    """Run one case in this process; returns median seconds and peak extra MiB."""
-    call = make_call(case, impl, threads)
+def _peak_of_first_call(call, impl: str, device: str) -> float | None:
+    """Extra MiB the call needs at its peak (see the module docstring); None where it cannot
+    be told apart from compilation (``compiled`` on CPU: the compiler's own memory)."""
+    if device == "cuda":
+        import torch
+
+        if impl == "compiled":
+            call()  # compile first; the allocator's statistics then see one clean call
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        call()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
     before = _rss_kib()
     call()
-    peak_mib = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    if impl == "compiled":
+        return None
+    return max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+
+
+def measure(case: Case, impl: str, repeats: int, threads: int, device: str = "cpu") -> dict:
+    """Run one case in this process; returns median seconds and peak extra MiB."""
+    call = make_call(case, impl, threads, device)
+    peak_mib = _peak_of_first_call(call, impl, device)
     times = [_timed(call) for _ in range(repeats)]
     return {"seconds": statistics.median(times), "peak_mib": peak_mib}
 
 
-def measure_alternately(case: Case, repeats: int, threads: int) -> tuple[dict, dict, float]:
-    """Both implementations in this process, timed back to back in every round; returns
-    their results (median seconds, no peak memory) and the median within-round speed-up."""
-    calls = {impl: make_call(case, impl, threads) for impl in IMPLS}
+def measure_alternately(
+    case: Case, impls: tuple[str, ...], repeats: int, threads: int, device: str
+) -> tuple[dict[str, dict], dict[str, float]]:
+    """All implementations in this process, timed back to back in every round (order rotating
+    between rounds); returns their results (median seconds, no peak memory) and each one's
+    median within-round speed-up over the first (faithful)."""
+    calls = {impl: make_call(case, impl, threads, device) for impl in impls}
     for call in calls.values():
-        call()  # warm-up: allocator, thread pool, caches
-    times: dict[str, list[float]] = {impl: [] for impl in IMPLS}
+        call()  # warm-up: allocator, thread pool, caches, compilation
+    times: dict[str, list[float]] = {impl: [] for impl in impls}
     for round_index in range(repeats):
-        order = IMPLS if round_index % 2 == 0 else IMPLS[::-1]
-        for impl in order:
+        shift = round_index % len(impls)
+        for impl in (impls[shift:] + impls[:shift])[:: 1 if round_index % 2 == 0 else -1]:
             times[impl].append(_timed(calls[impl]))
-    ratios = [s / f for s, f in zip(times["faithful"], times["fast"], strict=True)]
-    results = [{"seconds": statistics.median(times[i]), "peak_mib": None} for i in IMPLS]
-    return results[0], results[1], statistics.median(ratios)
+    reference = times[impls[0]]
+    results = {i: {"seconds": statistics.median(times[i]), "peak_mib": None} for i in impls}
+    speedups = {
+        i: statistics.median(r / t for r, t in zip(reference, times[i], strict=True)) for i in impls
+    }
+    return results, speedups
 
 
-def run_in_subprocess(case: Case, impl: str, repeats: int, threads: int) -> dict:
+def run_in_subprocess(case: Case, impl: str, repeats: int, threads: int, device: str) -> dict:
     """``measure`` in a fresh interpreter (clean allocator and high-water mark)."""
     payload = json.dumps(
-        {"case": asdict(case), "impl": impl, "repeats": repeats, "threads": threads}
+        {
+            "case": asdict(case),
+            "impl": impl,
+            "repeats": repeats,
+            "threads": threads,
+            "device": device,
+        }
     )
     result = subprocess.run(
         [sys.executable, __file__, "--worker", payload],
@@ -168,15 +213,19 @@ def _mib(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}"
 
 
-def format_table(rows: list[tuple[Case, dict, dict, float | None]]) -> str:
-    """Markdown table of the measurements; a row's speed-up is the ratio of the median times
-    unless given (in-process mode: the median within-round ratio)."""
+Row = tuple[Case, str, dict, dict, "float | None"]
+
+
+def format_table(rows: list[Row]) -> str:
+    """Markdown table of the measurements, one row per (case, implementation other than the
+    reference); a row's speed-up is the ratio of the median times unless given (in-process
+    mode: the median within-round ratio)."""
     lines = [
-        "| shape | pass | faithful time (s) | fast time (s) | speed-up | faithful peak (MiB) "
-        "| fast peak (MiB) | memory ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "| shape | pass | impl | faithful time (s) | impl time (s) | speed-up "
+        "| faithful peak (MiB) | impl peak (MiB) | memory ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for case, slow, fast, speed in rows:
+    for case, impl, slow, fast, speed in rows:
         if speed is None:
             speed = slow["seconds"] / fast["seconds"]
         if slow["peak_mib"] is None or fast["peak_mib"] is None:
@@ -184,9 +233,9 @@ def format_table(rows: list[tuple[Case, dict, dict, float | None]]) -> str:
         else:
             memory = f"{fast['peak_mib'] / slow['peak_mib']:.2f}" if slow["peak_mib"] else "nan"
         lines.append(
-            f"| {case.label} | {case.pass_name} | {slow['seconds']:.3f} | {fast['seconds']:.3f} "
-            f"| {speed:.2f}x | {_mib(slow['peak_mib'])} | {_mib(fast['peak_mib'])} "
-            f"| {memory} |"
+            f"| {case.label} | {case.pass_name} | {impl} | {slow['seconds']:.3f} "
+            f"| {fast['seconds']:.3f} | {speed:.2f}x | {_mib(slow['peak_mib'])} "
+            f"| {_mib(fast['peak_mib'])} | {memory} |"
         )
     return "\n".join(lines)
 
@@ -204,35 +253,71 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--in-process",
         action="store_true",
-        help="time both implementations alternately in this process (no peak memory)",
+        help="time all implementations alternately in this process (no peak memory)",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--impls",
+        default=None,
+        help="comma-separated implementations after faithful (default: fast on cpu; "
+        "fast,compiled on cuda)",
+    )
+    parser.add_argument(
+        "--cases",
+        default=None,
+        help="comma-separated subset of the cases as shape:pass, e.g. "
+        "16x64x48x48:fwd+bwd,1x64x82x82:fwd (default: all)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         job = json.loads(args.worker)
-        print(json.dumps(measure(Case(**job["case"]), job["impl"], job["repeats"], job["threads"])))
+        result = measure(
+            Case(**job["case"]), job["impl"], job["repeats"], job["threads"], job["device"]
+        )
+        print(json.dumps(result))
         return
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    if args.threads is None:
-        import torch
+    import torch
 
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: this torch build sees no CUDA device")
+    if args.threads is None:
         args.threads = torch.get_num_threads()
+    impls = DEFAULT_IMPLS[args.device]
+    if args.impls:
+        impls = ("faithful", *(i for i in args.impls.split(",") if i and i != "faithful"))
     cases = QUICK_CASES if args.quick else FULL_CASES
+    if args.cases:
+        wanted = set(args.cases.split(","))
+        unknown = wanted - {f"{c.label}:{c.pass_name}" for c in cases}
+        if unknown:
+            parser.error(
+                f"--cases: unknown {sorted(unknown)}; known: "
+                + ", ".join(f"{c.label}:{c.pass_name}" for c in cases)
+            )
+        cases = tuple(c for c in cases if f"{c.label}:{c.pass_name}" in wanted)
     load_before = os.getloadavg()[0]
-    rows = []
+    rows: list[Row] = []
     for case in cases:
         if args.in_process:
-            rows.append((case, *measure_alternately(case, args.repeats, args.threads)))
+            results, speedups = measure_alternately(
+                case, impls, args.repeats, args.threads, args.device
+            )
         else:
             results = {
-                impl: run_in_subprocess(case, impl, args.repeats, args.threads) for impl in IMPLS
+                impl: run_in_subprocess(case, impl, args.repeats, args.threads, args.device)
+                for impl in impls
             }
-            rows.append((case, results["faithful"], results["fast"], None))
+            speedups = {impl: None for impl in impls}
+        for impl in impls[1:]:
+            rows.append((case, impl, results["faithful"], results[impl], speedups[impl]))
         print(f"measured {case.label} {case.pass_name}", file=sys.stderr, flush=True)
     mode = "in one process, alternately" if args.in_process else "one subprocess per run"
+    where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     print(
-        f"PyramidAttention(64, reduction 2, 5 levels, k 3), {args.threads} threads, "
+        f"PyramidAttention(64, reduction 2, 5 levels, k 3) on {where}, {args.threads} threads, "
         f"median of {args.repeats}, {mode}, "
         f"1-min load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}"
     )

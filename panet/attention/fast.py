@@ -38,6 +38,7 @@ from panet.attention.native import (
     NATIVE_MAX_PATCH,
     native_box,
     native_library,
+    native_scores_grad,
     native_weights,
     native_weights_grad,
 )
@@ -47,6 +48,12 @@ from panet.attention.native import (
 #: at once. Smaller blocks cut memory but add recomputed halo rows and, above all, many more
 #: small parallel regions, whose thread synchronisation is costly on a busy machine.
 DEFAULT_BLOCK_ELEMENTS = 1 << 25
+#: Without autograd the authors' forward holds several full [M, H, W] score maps per image;
+#: a forward-only call may then use blocks of up to 1/``INFERENCE_SHARE`` of one score map
+#: each (four live at once: half a score map), which on large tiles cuts the recomputed halo
+#: rows (at 128x128, 13 rows per block instead of 4) while keeping well under 1/3 of the
+#: faithful path's peak memory.
+INFERENCE_SHARE = 8
 #: Fewest query rows per block: each block recomputes 2p halo rows of pixel scores and pastes.
 MIN_BLOCK_ROWS = 4
 
@@ -254,7 +261,9 @@ def _block_weights(
     return raw, weights
 
 
-def _paste(weights: Tensor, out: Tensor, partial: Tensor, geo: BlockGeometry, lib) -> Tensor:
+def _paste(
+    weights: Tensor, out: Tensor, partial: Tensor | None, geo: BlockGeometry, lib
+) -> Tensor:
     """Adjoint box sum ``B[p, j] = sum_o A[p - o, j - o]`` of a block's weights
     [n, rows * Wq, L] onto its rows plus halo, ``out`` [n, (rows + 2p) * Wq, L]."""
     if lib is None:
@@ -334,6 +343,26 @@ class _FastPyramidAttention(torch.autograd.Function):
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
             query_rows, grad_rows = query[images, :, halo], grad_out[images, halo]
             lse = None if lib is None else ctx.lse[images, r0 * wq : (r0 + rows) * wq]
+            if lib is not None and need_scores:
+                # one fused native pass: no raw scores or weights read back from memory
+                pixel = torch.bmm(
+                    query_rows.transpose(1, 2), keys[images], out=work.get(0, n, halo_rows)
+                )
+                d_pasted = torch.bmm(grad_rows, values[images], out=work.get(1, n, halo_rows))
+                weights, d_weights = work.get(2, n, rows), work.get(3, n, rows)
+                d_scale[images] += native_scores_grad(
+                    lib, pixel, d_pasted, scale[images].contiguous(), bias, lse, weights,
+                    d_weights, geo,
+                )
+                if need_v:
+                    pasted = _paste(weights, work.get(0, n, halo_rows), None, geo, lib)
+                    d_values[images].baddbmm_(grad_rows.transpose(1, 2), pasted)
+                d_pixel = _paste(d_weights, work.get(1, n, halo_rows), None, geo, lib)
+                if d_query is not None:
+                    d_query[images, :, halo].baddbmm_(keys[images], d_pixel.transpose(1, 2))
+                if d_keys is not None:
+                    d_keys[images].baddbmm_(query_rows, d_pixel)
+                continue
             raw, weights = _block_weights(
                 query_rows,
                 keys[images],
@@ -381,13 +410,16 @@ class _FastPyramidAttention(torch.autograd.Function):
         return d_query, d_keys, d_values, d_scale, None, None
 
 
-def _inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
+def inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
     """``1 / max(||key patch||_2, 1e-4)`` at every position of ``key`` [B, c, h, w] -> [B, h, w]
     (zero-padded k x k patches, as the faithful implementation's unfold)."""
     energy = key.pow(2).sum(dim=1, keepdim=True)
     box = energy.new_ones(1, 1, patch_size, patch_size)
     norms = F.conv2d(energy, box, padding=patch_size // 2).sqrt()
     return norms.clamp_min(KEY_NORM_EPS).reciprocal()[:, 0]
+
+
+_inverse_key_norms = inverse_key_norms  # the earlier private name
 
 
 def _use_native(native: bool | None, like: Tensor, patch_size: int) -> bool:
@@ -410,6 +442,17 @@ def _use_native(native: bool | None, like: Tensor, patch_size: int) -> bool:
     return bool(native)
 
 
+def _default_block_elements(
+    query: Tensor, keys: Sequence[Tensor], values: Sequence[Tensor], queries: int
+) -> int:
+    """Block budget of ``fast_attention`` when the caller gives none (see ``INFERENCE_SHARE``)."""
+    tensors = [query, *keys, *values]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return DEFAULT_BLOCK_ELEMENTS
+    score_map = queries * sum(key.shape[2] * key.shape[3] for key in keys)
+    return max(DEFAULT_BLOCK_ELEMENTS, score_map // INFERENCE_SHARE)
+
+
 def _pad_flat(feature: Tensor, pad: int) -> Tensor:
     """[B, C, h, w] -> zero-padded and flattened [B, C, (h + 2p) * (w + 2p)]."""
     return F.pad(feature, (pad,) * 4).flatten(2)
@@ -423,7 +466,7 @@ def fast_attention(
     patch_size: int,
     softmax_scale: float,
     hard: bool,
-    block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+    block_elements: int | None = None,
     native: bool | None = None,
 ) -> Tensor:
     """Pyramid attention output (without the residual), computed by the exact fast form.
@@ -434,16 +477,20 @@ def fast_attention(
 
     Args:
         block_elements: approximate size of one block buffer (elements); bounds peak memory.
+            None: ``DEFAULT_BLOCK_ELEMENTS``, or, when no gradient is needed, up to
+            1/``INFERENCE_SHARE`` of one image's score map if that is larger.
         native: use the compiled C kernels (True), the pure-PyTorch path (False), or the
             kernels when they compile and the tensors are float32/float64 on CPU (None).
     """
     check_attention_inputs(query, keys, values, patch_size)
-    if block_elements < 1:
+    if block_elements is not None and block_elements < 1:
         raise ValueError(f"block_elements must be positive, got {block_elements}")
     pad = patch_size // 2
     batch, _, height, width = query.shape
     level_sizes = tuple((int(key.shape[2]), int(key.shape[3])) for key in keys)
     total_keys = sum((h + 2 * pad) * (w + 2 * pad) for h, w in level_sizes)
+    if block_elements is None:
+        block_elements = _default_block_elements(query, keys, values, height * width)
     block_rows, block_images = _choose_blocks(
         batch, height, width + 2 * pad, pad, total_keys, block_elements
     )
@@ -458,7 +505,7 @@ def fast_attention(
         block_images=block_images,
     )
     scale = torch.cat(
-        [_pad_flat(_inverse_key_norms(key, patch_size).unsqueeze(1), pad)[:, 0] for key in keys],
+        [_pad_flat(inverse_key_norms(key, patch_size).unsqueeze(1), pad)[:, 0] for key in keys],
         dim=1,
     ) * float(softmax_scale)
     pasted = _FastPyramidAttention.apply(

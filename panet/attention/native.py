@@ -81,6 +81,7 @@ def _compile():
         getattr(lib, f"diag_box_{tag}").argtypes = [ptr] * 2 + [c_long] * 2 + geometry
         getattr(lib, f"weights_{tag}").argtypes = [ptr] * 6 + [c_int] + [c_long] * 2 + geometry
         getattr(lib, f"weights_grad_{tag}").argtypes = [ptr] * 6 + [c_long] * 2 + geometry
+        getattr(lib, f"scores_grad_{tag}").argtypes = [ptr] * 8 + [c_long] * 2 + geometry
     return lib
 
 
@@ -146,5 +147,30 @@ def native_weights_grad(
     parts = scale.new_zeros(threads, n, row)
     kernel = getattr(lib, f"weights_grad_{_tag(scale)}")
     pointers = (_ptr(d_pasted), _ptr(weights), _ptr(raw), _ptr(scale), _ptr(out), _ptr(parts))
+    kernel(*pointers, qs, out.shape[1], *_geometry_args(geo, n, geo.pad))
+    return parts.sum(dim=0)
+
+
+def native_scores_grad(
+    lib,
+    pixel: Tensor,
+    d_pasted: Tensor,
+    scale: Tensor,
+    bias: Tensor,
+    lse: Tensor,
+    weights: Tensor,
+    out: Tensor,
+    geo: BlockGeometry,
+) -> Tensor:
+    """Backward of a block in one native pass: recomputes the weights from the pixel scores
+    and the saved log-sum-exp (into ``weights`` [n, Q, L], needed by the paste), fuses the
+    box sum of ``d_pasted`` (dL/dA) with the softmax backward, writes dL/d raw scores into
+    ``out`` [n, Q, L] and returns the gradient of ``scale`` [n, L]."""
+    n, qs, row = pixel.shape
+    threads = torch.get_num_threads()
+    parts = scale.new_zeros(threads, n, row)
+    kernel = getattr(lib, f"scores_grad_{_tag(scale)}")
+    pointers = (_ptr(pixel), _ptr(d_pasted), _ptr(scale), _ptr(bias), _ptr(lse))
+    pointers += (_ptr(weights), _ptr(out), _ptr(parts))
     kernel(*pointers, qs, out.shape[1], *_geometry_args(geo, n, geo.pad))
     return parts.sum(dim=0)

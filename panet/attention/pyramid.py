@@ -3,7 +3,10 @@
 
 The module owns the embeddings and the pyramid; the attention arithmetic itself is delegated to
 an interchangeable implementation (``IMPLEMENTATIONS``): ``"faithful"`` follows the authors'
-algorithm step by step, ``"fast"`` computes the same function with far less work.
+algorithm step by step, ``"fast"`` computes the same function with far less work (blocked,
+native CPU kernels), ``"dense"`` is that form as plain tensor operations (``torch.compile``-able),
+``"compiled"`` is ``dense`` under ``torch.compile``, and ``"auto"`` (the default) picks by the
+input's device (see ``panet.attention.auto``).
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ AttentionFn = Callable[..., Tensor]
 #: Attention implementations by name, as "module:function"; imported on first use so that a
 #: missing optional implementation only matters to whoever asks for it.
 IMPLEMENTATIONS: dict[str, str] = {
+    "auto": "panet.attention.auto:auto_attention",
     "faithful": "panet.attention.faithful:faithful_attention",
     "fast": "panet.attention.fast:fast_attention",
+    "dense": "panet.attention.dense:dense_attention",
+    "compiled": "panet.attention.dense:compiled_attention",
 }
 
 
@@ -130,7 +136,7 @@ class PyramidAttention(nn.Module):
         softmax_scale: float = 10.0,
         res_scale: float = 1.0,
         hard: bool = False,
-        impl: str = "fast",
+        impl: str = "auto",
     ) -> None:
         super().__init__()
         if channels < 1 or reduction < 1 or channels // reduction < 1:
@@ -169,7 +175,21 @@ class PyramidAttention(nn.Module):
         return query, keys, values
 
     def forward(self, x: Tensor) -> Tensor:
-        """``[B, C, H, W]`` -> ``[B, C, H, W]``."""
+        """``[B, C, H, W]`` -> ``[B, C, H, W]``.
+
+        Under ``torch.autocast`` the whole block (embeddings, scores, log-sum-exp, softmax,
+        paste) runs in float32 and returns float32: scores of PA-EDSR's 0-255 features times
+        the softmax scale reach ~1e4-1e5, past float16's range, and a bfloat16 query or key
+        (8 mantissa bits) moves such scores by tens, which changes a near-one-hot softmax.
+        The embeddings are 1x1 convs, a small share of the block's work.
+        """
+        device_type = x.device.type
+        if torch.is_autocast_enabled(device_type):
+            with torch.autocast(device_type, enabled=False):
+                return self._forward(x.float())
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
         query, keys, values = self.embed(x)
         out = self._attend(
             query,
@@ -198,6 +218,11 @@ class PyramidAttention(nn.Module):
         height, width = x.shape[-2:]
         if not (0 <= row < height and 0 <= col < width):
             raise ValueError(f"query position {query_yx} lies outside the {height}x{width} input")
+        with torch.autocast(x.device.type, enabled=False):  # float32 scores, as forward
+            return self._attention_map(x.float(), row, col)
+
+    def _attention_map(self, x: Tensor, row: int, col: int) -> list[Tensor]:
+        """``attention_map`` on float32 ``x`` with autocast off."""
         query, keys, _ = self.embed(x)
         k, pad = self.patch_size, self.patch_size // 2
         query_patch = F.pad(query, (pad, pad, pad, pad))[:, :, row : row + k, col : col + k]

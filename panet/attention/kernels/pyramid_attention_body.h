@@ -190,3 +190,47 @@ void NAME(weights_grad)(const REAL *src, const REAL *a, const REAL *raw, const R
     }
     }
 }
+
+/* Backward of rows [n, qd] in one pass, recomputing the scores instead of storing them:
+   raw = box sum of the pixel scores p [n, qs, row] (a private row), A = exp(raw * scale[i] +
+   bias - lse[t]) (written to ``a``, needed by the paste), dA = box sum of dp = dL/d(pasted)
+   [n, qs, row], dS = A * (dA - sum_k A dA); out = dS * scale[i] (the gradient of the raw
+   scores) and part[thread, i, k] += dS * raw (the gradient of the scale). Padded query
+   columns get all-zero A and out. Fuses the recompute of ``weights`` with ``weights_grad``,
+   so neither raw nor A is read back from memory. */
+void NAME(scores_grad)(const REAL *p, const REAL *dp, const REAL *scale, const REAL *bias,
+                       const REAL *lse, REAL *a, REAL *out, REAL *part, long qs, long qd,
+                       long row, long nlev, const long *ks, const long *klen, const long *wk,
+                       long qoff, long wq, long pad, long n, int threads) {
+    #pragma omp parallel num_threads(threads)
+    {
+    REAL *x = (REAL *)malloc(sizeof(REAL) * row);
+    REAL *mine = part + (long)omp_get_thread_num() * n * row;
+    #pragma omp for schedule(static)
+    for (long t = 0; t < n * qd; ++t) {
+        long i = t / qd, col = (t % qd) % wq;
+        REAL *w = a + t * row, *d = out + t * row, *pr = mine + i * row;
+        if (col < pad || col >= wq - pad) {
+            memset(w, 0, sizeof(REAL) * row);
+            memset(d, 0, sizeof(REAL) * row);
+            continue;
+        }
+        const REAL *sc = scale + i * row;
+        REAL l = lse[t];
+        NAME(box_row)(p, x, t, qs, qd, row, nlev, ks, klen, wk, qoff, wq, pad);
+        #pragma omp simd
+        for (long k = 0; k < row; ++k) w[k] = NAME(exp)(x[k] * sc[k] + bias[k] - l);
+        NAME(box_row)(dp, d, t, qs, qd, row, nlev, ks, klen, wk, qoff, wq, pad);
+        REAL dot = 0;
+        #pragma omp simd reduction(+:dot)
+        for (long k = 0; k < row; ++k) dot += w[k] * d[k];
+        #pragma omp simd
+        for (long k = 0; k < row; ++k) {
+            REAL ds = w[k] * (d[k] - dot);
+            pr[k] += ds * x[k];
+            d[k] = ds * sc[k];
+        }
+    }
+    free(x);
+    }
+}

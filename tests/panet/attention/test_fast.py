@@ -204,3 +204,16 @@ def test_peaked_softmax_and_larger_patches(native, gain, k):
     assert rel(out, ref_out) <= 1e-5
     for got, want in zip(grads, ref_grads, strict=True):
         assert rel(got, want) <= 1e-4
+
+
+def test_forward_only_blocks_grow_with_the_score_map_not_training_ones():
+    from panet.attention.fast import DEFAULT_BLOCK_ELEMENTS, _default_block_elements
+
+    query, keys, values = random_inputs(1, 8, 4, 128, 128, 5)
+    score_map = 128 * 128 * sum(k.shape[2] * k.shape[3] for k in keys)
+    assert _default_block_elements(query, keys, values, 128 * 128) == DEFAULT_BLOCK_ELEMENTS
+    with torch.no_grad():
+        assert _default_block_elements(query, keys, values, 128 * 128) == score_map // 8
+    small = random_inputs(1, 8, 4, 16, 16, 5)
+    with torch.no_grad():
+        assert _default_block_elements(*small, 256) == DEFAULT_BLOCK_ELEMENTS
