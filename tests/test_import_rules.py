@@ -13,7 +13,15 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The core: everything of panet/ except the LightningModule and the Hydra application layer.
-CORE_PACKAGES = ("models", "attention", "evaluation", "imaging", "inference", "checkpoints")
+CORE_PACKAGES = (
+    "models",
+    "attention",
+    "evaluation",
+    "imaging",
+    "inference",
+    "checkpoints",
+    "losses",
+)
 CORE_MODULES = ("panet", "panet.atomic", "panet.tasks")
 #: Top-level names the core may not import (the frameworks, and the packages above it).
 FORBIDDEN_IN_CORE = (
