@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from panet.cli.config_checks import ConfigError, check_run_config
 from panet.cli.run_setup import plain_config, run_folder
-from tests.run_helpers import CONFIG_DIR, TINY_MODEL, compose_config
+from tests.run_helpers import CONFIG_DIR, TINY_MODEL, TINY_MPRNET, compose_config
 
 SR_MODELS = {"pa_edsr", "edsr", "edsr_baseline", "bicubic"}
 
@@ -80,6 +80,8 @@ def test_degradation_files_instantiate(degradation: str, tmp_path: Path) -> None
 def test_model_files_instantiate(model: str, tmp_path: Path) -> None:
     task = "sr" if model in SR_MODELS else "denoise"
     tiny = () if model in ("identity", "bicubic") else TINY_MODEL
+    if model.startswith("mprnet"):
+        tiny = TINY_MPRNET
     cfg = compose_config("train", [f"task={task}", f"model={model}", *tiny], tmp_path)
     net = instantiate(cfg.model)
     assert net.arch_args is not None and net.pixel_range in (1.0, 255.0)
@@ -173,6 +175,11 @@ def test_experiments_carry_the_paper_hyperparameters(experiment: str, tmp_path: 
         (["task.n_colors=1"], "task.n_colors"),
         (["task=car", "task.colour=rgb"], "task.colour"),
         (["pyramid.impl=quick"], "pyramid.impl"),
+        (
+            ["model=mprnet_s", "data.patch_size=30"],
+            "patch_size=30 is not a multiple of 8.*24 or 32",
+        ),
+        (["scheduler=warmup_cosine", "scheduler.warmup_steps=300"], "scheduler.warmup_steps"),
     ],
 )
 def test_bad_values_fail_early_with_the_key_to_change(
