@@ -35,6 +35,8 @@ TINY = (
     "data.num_workers=0",
     "print_config=false",
 )
+#: TINY for model=mprnet/mprnet_s (patches and crops stay multiples of 8).
+TINY_MPRNET_RUN = (*TINY_MPRNET, *(o for o in TINY if o not in TINY_MODEL))
 
 
 def with_overrides(base: tuple[str, ...], *changes: str) -> tuple[str, ...]:
