@@ -36,7 +36,7 @@ def test_channels_scale_and_task_mismatches_are_refused() -> None:
     with pytest.raises(ValueError, match="degradation.scale=2"):
         check_network_fits_task(sr, "sr", scale=4)
     with pytest.raises(ValueError, match="unknown task"):
-        check_network_fits_task(rgb, "deblur")
+        check_network_fits_task(rgb, "dehaze")
 
 
 def test_baselines_take_any_channels() -> None:
