@@ -18,6 +18,7 @@ from data.pairs import discover_pairs, has_paired_layout, paired_set
 from data.seeding import eval_generator
 from data.sources import ImageFolder
 from data.transforms import random_aligned_box
+from panet.evaluation.protocols import Protocol
 from panet.imaging.dihedral import dihedral_variant
 
 
@@ -179,3 +180,49 @@ def test_evaluation_with_a_margin_equals_blurring_the_whole_image(tmp_path: Path
     assert noisy["gt"].shape == image.shape
     with pytest.raises(ValueError, match="too small"):
         degrade_with_margin(image[:, :6, :6], None, blur, eval_generator("a", blur))
+
+
+@pytest.mark.slow
+def test_evaluate_scores_paired_sets_with_the_task_protocol(tmp_path: Path) -> None:
+    from evaluate import evaluate
+    from tests.run_helpers import compose_config
+
+    root = tmp_path / "bench"
+    for name, (h, w) in {"GoPro": (24, 32), "HIDE": (20, 28)}.items():
+        for i in range(2):
+            _random_image(root / name / "test" / "target" / f"{i}.png", h, w, i)
+            _random_image(root / name / "test" / "input" / f"{i}.png", h, w, 5 + i)
+    overrides = [
+        "task=deblur",
+        "model=identity",
+        f"paths.benchmark_root={root}",
+        "data.num_workers=0",
+    ]
+    metrics = evaluate(compose_config("evaluate", overrides, tmp_path))
+    assert metrics["meta"]["sets"] == ["GoPro", "HIDE"]
+    assert metrics["meta"]["protocol"]["ssim_window"] == "matlab"
+    pairs = discover_pairs(root / "HIDE" / "test")
+    protocol = Protocol("rgb", 0, "matlab")
+    scores = [protocol.score(*pairs.load_pair(i)) for i in range(2)]
+    expected = sum(s["psnr"] for s in scores) / 2
+    assert metrics["HIDE/psnr"] == pytest.approx(expected, abs=1e-4)
+    assert metrics["HIDE/n_images"] == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "paired"),
+    [
+        (["task=deblur"], True),
+        (["task=derain"], True),
+        (["task=denoise"], False),
+        (["task=denoise", "data=paired", "data.train_source=x"], True),
+        (["task=deblur", "data.paired_sets=false"], False),
+    ],
+)
+def test_which_configs_score_paired_sets(
+    overrides: list[str], paired: bool, tmp_path: Path
+) -> None:
+    from tests.run_helpers import compose_config
+
+    cfg = compose_config("train", overrides, tmp_path)
+    assert cfg.data.paired_sets is paired
