@@ -16,7 +16,9 @@ def test_every_task_has_its_channels() -> None:
 
 
 @pytest.mark.parametrize(
-    ("task", "n_colors"), [("denoise", 3), ("demosaic", 3), ("car", 1)], ids=str
+    ("task", "n_colors"),
+    [("denoise", 3), ("demosaic", 3), ("car", 1), ("deblur", 3), ("derain", 3)],
+    ids=str,
 )
 def test_panet_fits_its_tasks(task: str, n_colors: int) -> None:
     check_network_fits_task(build_network("panet", n_colors=n_colors, **TINY), task)
