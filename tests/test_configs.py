@@ -59,6 +59,8 @@ def test_task_selects_its_degradation_and_protocol(task: str, tmp_path: Path) ->
         "demosaic": "BayerMosaic",
         "car": "JPEG",
         "sr": "BicubicDown",
+        "deblur": "MotionBlur",
+        "derain": "Rain",
     }[task]
     assert cfg.degradation._target_.endswith(expected)
     check_run_config(plain_config(cfg), training=True)
@@ -70,7 +72,15 @@ def test_task_selects_its_degradation_and_protocol(task: str, tmp_path: Path) ->
 
 @pytest.mark.parametrize("degradation", group_files("degradation"))
 def test_degradation_files_instantiate(degradation: str, tmp_path: Path) -> None:
-    task = {"noise": "denoise", "mosaic": "demosaic", "jpeg": "car", "bicubic": "sr"}[degradation]
+    task = {
+        "noise": "denoise",
+        "mosaic": "demosaic",
+        "jpeg": "car",
+        "bicubic": "sr",
+        "motion_blur": "deblur",
+        "linear_motion": "deblur",
+        "rain": "derain",
+    }[degradation]
     cfg = compose_config("train", [f"task={task}", f"degradation={degradation}"], tmp_path)
     deg = instantiate(cfg.degradation)
     assert deg.describe()

@@ -21,6 +21,8 @@ TASK_MODELS = [
     ("car", "panet_s"),
     ("sr", "pa_edsr"),
     ("sr", "edsr_baseline"),
+    ("deblur", "panet_s"),
+    ("derain", "panet_s"),
 ]
 
 
