@@ -9,6 +9,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from callbacks.mixup import MixUp
 from panet.cli.config_checks import ConfigError, check_run_config
 from panet.cli.run_setup import plain_config, run_folder
 from tests.run_helpers import CONFIG_DIR, TINY_MODEL, TINY_MPRNET, compose_config
@@ -137,7 +138,10 @@ def test_other_groups_compose_and_instantiate(group: str, tmp_path: Path) -> Non
         check_run_config(plain, training=True)
 
 
-@pytest.mark.parametrize("experiment", group_files("experiment"))
+PANET_EXPERIMENTS = [e for e in group_files("experiment") if not e.startswith("mprnet")]
+
+
+@pytest.mark.parametrize("experiment", PANET_EXPERIMENTS)
 def test_experiments_carry_the_paper_hyperparameters(experiment: str, tmp_path: Path) -> None:
     cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
     check_run_config(plain_config(cfg), training=True)
@@ -166,6 +170,46 @@ def test_experiments_carry_the_paper_hyperparameters(experiment: str, tmp_path: 
     # Tiny sizes so that the whole composed stack instantiates in milliseconds.
     net = instantiate(cfg.model, n_feats=8, n_resblocks=2)
     instantiate(cfg.module, net=net)
+
+
+#: MPRNet experiments: (task, variant, loss, patch, steps per epoch, epochs, validation every).
+MPRNET_RECIPES = {
+    "mprnet_gopro": ("deblur", "deblur", "WeightedSum", 256, 132, 3000, 20),
+    "mprnet_rain13k": ("derain", "derain", "WeightedSum", 256, 857, 250, 5),
+    "mprnet_sidd": ("denoise", "denoise", "Clamped", 128, 6000, 80, 1),
+}
+
+
+@pytest.mark.parametrize("experiment", sorted(MPRNET_RECIPES))
+def test_mprnet_experiments_carry_the_authors_recipe(experiment: str, tmp_path: Path) -> None:
+    task, variant, loss, patch, per_epoch, epochs, every = MPRNET_RECIPES[experiment]
+    assert experiment in group_files("experiment")
+    cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
+    check_run_config(plain_config(cfg), training=True)
+    assert cfg.task.name == task and cfg.model.variant == variant
+    assert cfg.loss._target_.endswith(loss)
+    assert (cfg.data.patch_size, cfg.data.batch_size) == (patch, 16)
+    assert cfg.data.samples_per_epoch == per_epoch * 16
+    assert cfg.trainer.max_steps == epochs * per_epoch
+    assert cfg.trainer.check_val_every_n_epoch == every
+    assert cfg.optimizer.lr == 2e-4 and list(cfg.optimizer.betas) == [0.9, 0.999]
+    assert cfg.scheduler.warmup_steps == 3 * per_epoch and cfg.scheduler.min_lr == 1e-6
+    cosine_epochs = epochs + (40 if experiment == "mprnet_sidd" else 0)
+    assert cfg.scheduler.total_steps == cosine_epochs * per_epoch
+    if experiment == "mprnet_sidd":
+        assert cfg.optimizer.weight_decay == 1e-8
+        assert cfg.callbacks.mixup.alpha == 0.6
+        assert cfg.callbacks.mixup.start_step == 5 * per_epoch
+        assert cfg.task.protocol.ssim_window == "matlab"
+    else:
+        assert "mixup" not in cfg.callbacks and "weight_decay" not in cfg.optimizer
+    # The composed stack instantiates (tiny widths instead of the authors').
+    net = instantiate(cfg.model, variant=None, n_feats=8, scale_unetfeats=4, scale_orsnetfeats=4)
+    module = instantiate(cfg.module, net=net)
+    optimizer = module.configure_optimizers()["optimizer"]
+    assert optimizer.defaults["weight_decay"] == (1e-8 if experiment == "mprnet_sidd" else 0)
+    if experiment == "mprnet_sidd":
+        assert isinstance(instantiate(cfg.callbacks.mixup), MixUp)
 
 
 @pytest.mark.parametrize(
