@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from panet.checkpoints import load_for_evaluation
-from tests.run_helpers import TINY, TINY_MPRNET_RUN, compose_config, run_script, with_overrides
+from tests.run_helpers import (
+    TINY,
+    TINY_MODEL,
+    TINY_MPRNET_RUN,
+    compose_config,
+    run_script,
+    with_overrides,
+)
 from train import train
 
 TASK_MODELS = [
@@ -92,3 +99,14 @@ def test_multi_stage_network_trains_with_panels_checkpoints_and_its_recipe(tmp_p
     assert list((run / "images").rglob("*.png"))
     net = load_for_evaluation(run / "checkpoints" / "best.ckpt")
     assert net.arch == "mprnet" and net.arch_args["num_cab"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["deblur", "derain"])
+def test_fast_dev_run_of_mprnet_s_on_deblur_and_derain(task: str, tmp_path: Path) -> None:
+    tiny_run = [o for o in TINY if o not in TINY_MODEL]  # mprnet_s as configured
+    overrides = [f"task={task}", "model=mprnet_s", "loss=mprnet", "debug=fast_dev_run", *tiny_run]
+    metrics = train(compose_config("train", overrides, tmp_path))
+    assert metrics["step"] == 1 and metrics["meta"]["arch"] == "mprnet"
+    assert metrics["test/embedded/n_images"] == 1
+    assert metrics["test/embedded/psnr_input"] > 5
