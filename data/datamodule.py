@@ -28,6 +28,7 @@ from data.datasets import (
     TrainPatches,
     check_colour,
 )
+from data.pairs import discover_pairs, has_paired_layout, paired_set
 from data.samplers import ResumableLoader, batches_consumed, eval_sampler, train_sampler
 from data.sources import (
     EMBEDDED_NAME,
@@ -48,8 +49,8 @@ class RestorationDataModule(pl.LightningDataModule):
             its `scale` is 1 for restoration and s for super-resolution. Not applied to paired
             folders, whose LQ images are already degraded (its scale must match theirs).
         train_source: "embedded" (the training part of the photographs shipped with
-            scikit-image, no download) or a folder of clean training images (e.g.
-            DIV2K_train_HR).
+            scikit-image, no download), a folder of clean training images (e.g.
+            DIV2K_train_HR), or a folder of pairs in a `data.pairs` layout (GoPro/train).
         train_lq_source: for real degradations, a folder of degraded images with the same file
             names as `train_source`; None to synthesize the LQ with `degradation`.
         val_sets: validation set names, each a folder (or folder/HR) under `benchmark_root`;
@@ -73,6 +74,10 @@ class RestorationDataModule(pl.LightningDataModule):
             instead of decoding a file for every sample; the embedded photographs are always
             kept in memory.
         cache_dir: where that decoded cache lives (needed with `cache_train_images`).
+        paired_sets: validation/test sets other than "embedded" are real pairs
+            (`data.pairs`): `<set>/input/` + `<set>/target/` (or GoPro's
+            `<sequence>/blur|sharp/`) under `benchmark_root`. (A training folder in one of
+            those layouts is always read as pairs.)
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class RestorationDataModule(pl.LightningDataModule):
         embedded_crop: int = 128,
         cache_train_images: bool = False,
         cache_dir: str | None = None,
+        paired_sets: bool = False,
     ) -> None:
         super().__init__()
         check_colour(colour)
@@ -138,6 +144,7 @@ class RestorationDataModule(pl.LightningDataModule):
         self.embedded_crop = embedded_crop
         self.cache_train_images = cache_train_images
         self.cache_dir = cache_dir
+        self.paired_sets = paired_sets
         self._embedded: dict[str, ImageFiles] = {}  # "train" / "held_out" -> cached images
         self.train_set: TrainPatches | None = None
         self.val_datasets: tuple[EvalImages, ...] = ()
@@ -193,6 +200,8 @@ class RestorationDataModule(pl.LightningDataModule):
             return PairedFolders(self.train_lq_source, self.train_source)
         if self.train_source == EMBEDDED_NAME:
             return self._embedded_images("train")
+        if has_paired_layout(self.train_source):
+            return discover_pairs(self.train_source)
         folder = ImageFolder(self.train_source)
         if not self.cache_train_images:
             return folder
@@ -210,7 +219,9 @@ class RestorationDataModule(pl.LightningDataModule):
             source, crop_size = self._embedded_images("held_out"), self.embedded_crop
         else:
             assert self.benchmark_root is not None  # checked in __init__
-            source, crop_size = benchmark_set(name, os.fspath(self.benchmark_root)), None
+            root = os.fspath(self.benchmark_root)
+            source = paired_set(name, root) if self.paired_sets else benchmark_set(name, root)
+            crop_size = None
         return EvalImages(
             source, degradation=self.degradation, colour=self.colour, crop_size=crop_size
         )

@@ -19,8 +19,13 @@ Colour (`colour`):
 - "y": RGB images become MATLAB `rgb2ycbcr` Y rounded to uint8 (the CAR protocol); grey
   images stay as they are.
 
-Paired sources (`PairedFolders`) already hold the degradation: it is not applied, but its
-`scale` must equal the GT/LQ size ratio of every pair.
+Degradations with a spatial support (`margin` > 0, motion blur) are applied to a region that
+extends `margin` pixels beyond the patch or crop and only the interior is kept
+(`degrade_with_margin`), so no pair contains pixels blurred from padding; whole evaluation
+images lose `margin` pixels at every border for this reason.
+
+Paired sources (`PairedFolders`, `data.pairs.PairedFiles`) already hold the degradation: it
+is not applied, but its `scale` must equal the GT/LQ size ratio of every pair.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from torch.utils.data import Dataset, Sampler
 
 from data.cache import MappedImages
 from data.degradations import crop_to_multiple
+from data.pairs import PairedFiles
 from data.seeding import eval_generator
 from data.sources import ImageFiles, PairedFolders
 from data.transforms import (
@@ -45,7 +51,9 @@ from panet.imaging.dihedral import N_DIHEDRAL, dihedral_variant
 
 Colour = Literal["rgb", "y"]
 COLOURS: tuple[str, ...] = ("rgb", "y")
-Source = ImageFiles | MappedImages | PairedFolders
+Source = ImageFiles | MappedImages | PairedFolders | PairedFiles
+#: Sources whose LQ images are stored (not synthesized).
+PAIRED_SOURCES = (PairedFolders, PairedFiles)
 Sample = dict[str, torch.Tensor | str]
 Box = tuple[int, int, int, int]  # top, left, height, width
 
@@ -181,7 +189,7 @@ class TrainPatches(Dataset):
         name = self.source.names[image]
         # uint8 until the patch is cut: converting a whole 2K image per sample costs ~1000x
         # more than converting the patch.
-        if isinstance(self.source, PairedFolders):
+        if isinstance(self.source, PAIRED_SOURCES):
             lq_full, gt_full = self.source.load_pair_uint8(image)
             _check_pair(lq_full, gt_full, self.scale, self.source.paths(image))
         else:
@@ -194,6 +202,9 @@ class TrainPatches(Dataset):
                 f"smaller than the training patch {p * s}x{p * s} (patch_size {p} x scale "
                 f"{s}); remove it from the training set or lower patch_size"
             )
+        m = degradation_margin(self.degradation) if lq_full is None else 0
+        if m:
+            return self._patch_with_margin(gt_full, name, m, generator)
         top, left = random_aligned_box(h, w, p, generator)
         k = int(torch.randint(N_DIHEDRAL, (1,), generator=generator))
         gt = _prepare(crop(gt_full, top * s, left * s, p * s, p * s), k, self.colour)
@@ -203,8 +214,28 @@ class TrainPatches(Dataset):
             lq = _prepare(crop(lq_full, top, left, p, p), k, self.colour)
         return {"lq": lq, "gt": gt, "name": name}
 
+    def _patch_with_margin(
+        self, gt_full: torch.Tensor, name: str, m: int, generator: torch.Generator
+    ) -> Sample:
+        """A patch of a degradation with a spatial support (blur): the region m pixels larger
+        on every side is transformed and degraded, and only its central p x p part is kept."""
+        p, side = self.patch_size, self.patch_size + 2 * m
+        h, w = gt_full.shape[-2:]
+        if h < side or w < side:
+            raise ValueError(
+                f"image {name} is {h}x{w} pixels, smaller than the training patch {p} plus the "
+                f"degradation's margin {m} on each side ({side}x{side}); lower patch_size or "
+                f"the degradation's kernel_size"
+            )
+        top, left = random_aligned_box(h, w, side, generator)
+        k = int(torch.randint(N_DIHEDRAL, (1,), generator=generator))
+        region = _prepare(crop(gt_full, top, left, side, side), k, self.colour)
+        lq = self.degradation(region, generator)
+        inner = (..., slice(m, m + p), slice(m, m + p))
+        return {"lq": lq[inner].contiguous(), "gt": region[inner].contiguous(), "name": name}
+
     def _path(self, image: int) -> str:
-        if isinstance(self.source, PairedFolders):
+        if isinstance(self.source, PAIRED_SOURCES):
             return str(self.source.paths(image)[1])
         return str(self.source.paths[image])
 
@@ -233,7 +264,7 @@ class EvalImages(Dataset):
         check_colour(colour)
         if crop_size is not None and crop_size < 1:
             raise ValueError(f"crop_size must be positive or None, got {crop_size}")
-        if crop_size is not None and isinstance(source, PairedFolders):
+        if crop_size is not None and isinstance(source, PAIRED_SOURCES):
             raise ValueError("crop_size applies to clean images, not to paired LQ/GT folders")
         self.source = source
         self.degradation = degradation
@@ -255,7 +286,7 @@ class EvalImages(Dataset):
 
     def __getitem__(self, item: int) -> Sample:
         index, name, box = self.items[item]
-        if isinstance(self.source, PairedFolders):
+        if isinstance(self.source, PAIRED_SOURCES):
             lq, gt = self.source.load_pair(index)
             gt = _check_pair(lq, gt, self.scale, self.source.paths(index))
             return {
@@ -264,6 +295,11 @@ class EvalImages(Dataset):
                 "name": name,
             }
         gt = self.source.load(index)
+        if degradation_margin(self.degradation):
+            image = to_colour(gt, self.colour, grey_to_rgb=False)
+            generator = eval_generator(name, self.degradation)
+            lq, gt = degrade_with_margin(image, box, self.degradation, generator)
+            return {"lq": lq, "gt": gt, "name": name}
         if box is not None:
             gt = crop(gt, *box)
         gt = crop_to_multiple(to_colour(gt, self.colour, grey_to_rgb=False), self.scale)
@@ -273,6 +309,49 @@ class EvalImages(Dataset):
             )
         lq = self.degradation(gt, eval_generator(name, self.degradation))
         return {"lq": lq, "gt": gt, "name": name}
+
+
+def degradation_margin(degradation: Degradation) -> int:
+    """How many pixels around a pixel its degraded value depends on (0 for point-wise ones)."""
+    margin = int(getattr(degradation, "margin", 0))
+    if margin and int(degradation.scale) != 1:
+        raise ValueError("a degradation with a margin must keep the image size (scale 1)")
+    return margin
+
+
+def degrade_with_margin(
+    image: torch.Tensor,
+    box: Box | None,
+    degradation: Degradation,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lq, gt) of `box` (None: the whole image) for a degradation with a spatial support.
+
+    The box is grown by the degradation's margin m where the image allows, that region is
+    degraded, and only pixels at least m inside the region are kept: a crop with room around
+    it keeps its size, while a whole image loses m pixels at every border, whose degraded
+    values would depend on padding instead of on the scene.
+    """
+    m = degradation_margin(degradation)
+    height, width = image.shape[-2:]
+    top, left, h, w = box if box is not None else (0, 0, height, width)
+    r_top, r_left = max(0, top - m), max(0, left - m)
+    r_bottom, r_right = min(height, top + h + m), min(width, left + w + m)
+    region = image[..., r_top:r_bottom, r_left:r_right]
+    keep_top, keep_left = max(top, r_top + m), max(left, r_left + m)
+    keep_bottom, keep_right = min(top + h, r_bottom - m), min(left + w, r_right - m)
+    if keep_bottom <= keep_top or keep_right <= keep_left:
+        raise ValueError(
+            f"a {height}x{width} image is too small for a degradation with a margin of {m} "
+            f"pixels on every side; use larger images or a smaller kernel_size"
+        )
+    lq = degradation(region, generator)
+    keep = (
+        ...,
+        slice(keep_top - r_top, keep_bottom - r_top),
+        slice(keep_left - r_left, keep_right - r_left),
+    )
+    return lq[keep].contiguous(), region[keep].contiguous()
 
 
 def _prepare(patch: torch.Tensor, k: int, colour: Colour) -> torch.Tensor:

@@ -12,6 +12,11 @@ They return ``[C, h, w]`` of ``gt``'s dtype, values 0–255, expose ``scale`` (t
 factor between gt and lq: 1 except ``BicubicDown``) and ``describe()`` (name + parameters,
 plain JSON values: what results files record and what evaluation seeds are derived from).
 No global random state is used anywhere.
+
+A degradation may also expose ``margin`` (pixels, default 0): how far its output at a pixel
+depends on the input around it (``MotionBlur``: the kernel radius). The datasets then degrade a
+region ``margin`` pixels larger on every side and keep only its interior, so no padded border
+pixel reaches a training or evaluation pair (``data.datasets.degrade_with_margin``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from data.motion_blur import (
+    DEFAULT_SAMPLES,
+    apply_psf,
+    line_psf,
+    max_extent,
+    rng_from,
+    shake_psf,
+)
+from data.rain import composite_rain, rain_layer
 from panet.imaging.quantize import quantize_uint8, round_half_away
 from panet.imaging.resize import imresize_uint8
 
@@ -217,3 +231,202 @@ class BicubicDown:
 
     def describe(self) -> dict[str, object]:
         return {"name": "bicubic_down", "scale": self.scale}
+
+
+Range = tuple[float, float]
+
+
+def _range(value: object, what: str, low: float, high: float) -> Range:
+    """A number or a [min, max] pair as a checked (min, max) tuple within [low, high]."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a number or [min, max]; got {value!r}")
+    if isinstance(value, (int, float)):
+        pair = (float(value), float(value))
+    else:
+        try:
+            items = [float(v) for v in value]  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} must be a number or [min, max]; got {value!r}") from None
+        if len(items) != 2:
+            raise ValueError(f"{what} must be a number or [min, max]; got {value!r}")
+        pair = (items[0], items[1])
+    if not low <= pair[0] <= pair[1] <= high:
+        raise ValueError(f"{what} must satisfy {low} <= min <= max <= {high}; got {list(pair)}")
+    return pair
+
+
+def _uniform(rng: np.random.Generator, bounds: Range) -> float:
+    return float(bounds[0]) if bounds[0] == bounds[1] else float(rng.uniform(*bounds))
+
+
+def _finish(lq: Tensor, generator: torch.Generator, sigma: float, clip: bool, rnd: bool) -> Tensor:
+    """Optional Gaussian noise (float64, from ``generator``), clamp and round, like a PNG."""
+    if sigma > 0:
+        noise = torch.randn(lq.shape, generator=generator, dtype=torch.float64)
+        lq = lq + sigma * noise.to(lq.device)
+    if clip:
+        lq = lq.clamp(0.0, 255.0)
+    if rnd:
+        lq = round_half_away(lq)
+    return lq
+
+
+MOTION_KINDS: tuple[str, ...] = ("shake", "linear")
+
+
+@dataclass(frozen=True)
+class MotionBlur:
+    """Motion blur by a random point-spread function, then optional Gaussian noise.
+
+    ``kind="shake"``: a camera-shake trajectory (Boracchi & Foi 2012, ``data.motion_blur``)
+    of arc length uniform in ``length`` px, shakiness uniform in [0, ``max_anxiety``], of which
+    the shutter integrates a fraction uniform in ``exposure``. ``kind="linear"``: straight
+    motion of ``length`` px at an angle uniform in ``angle`` degrees (0 = horizontal).
+    The PSF fits a ``kernel_size`` x ``kernel_size`` square (odd). The blurred image gets
+    N(0, ``noise_sigma``²) noise (0–255 scale), is clamped and rounded like a stored PNG.
+    ``margin`` (the kernel radius) tells the datasets to blur a larger region and keep its
+    interior. Every draw comes from ``generator``. Ranges may be given as one number (fixed)
+    or a [min, max] list (Hydra passes lists); they are stored as (min, max) tuples.
+    """
+
+    kernel_size: int = 17
+    kind: str = "shake"
+    length: Range = (10.0, 40.0)
+    exposure: Range = (0.5, 1.0)
+    max_anxiety: float = 0.1
+    angle: Range = (0.0, 180.0)
+    samples: int = DEFAULT_SAMPLES
+    noise_sigma: float = 0.0
+    clip: bool = True
+    round: bool = True
+
+    def __post_init__(self) -> None:
+        size = self.kernel_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 3 or size % 2 == 0:
+            raise ValueError(f"kernel_size must be an odd integer >= 3; got {size!r}")
+        if self.kind not in MOTION_KINDS:
+            raise ValueError(f"motion blur kind must be one of {MOTION_KINDS}; got {self.kind!r}")
+        length_cap = 1e4 if self.kind == "shake" else max_extent(size)
+        object.__setattr__(self, "length", _range(self.length, "length (px)", 0.0, length_cap))
+        object.__setattr__(self, "exposure", _range(self.exposure, "exposure", 1e-6, 1.0))
+        object.__setattr__(self, "angle", _range(self.angle, "angle (degrees)", -360.0, 360.0))
+        if not isinstance(self.max_anxiety, (int, float)) or not self.max_anxiety >= 0:
+            raise ValueError(f"max_anxiety must be a number >= 0; got {self.max_anxiety!r}")
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 2:
+            raise ValueError(f"samples must be an integer >= 2; got {self.samples!r}")
+        if not isinstance(self.noise_sigma, (int, float)) or not self.noise_sigma >= 0:
+            raise ValueError(f"noise_sigma must be >= 0 (0–255 scale); got {self.noise_sigma!r}")
+        object.__setattr__(self, "max_anxiety", float(self.max_anxiety))
+        object.__setattr__(self, "noise_sigma", float(self.noise_sigma))
+
+    @property
+    def scale(self) -> int:
+        return 1
+
+    @property
+    def margin(self) -> int:
+        return self.kernel_size // 2
+
+    def kernel(self, generator: torch.Generator) -> np.ndarray:
+        """The next random PSF from ``generator``: float64 ``[k, k]``, non-negative, sum 1."""
+        rng = rng_from(generator)
+        length = _uniform(rng, self.length)
+        if self.kind == "linear":
+            return line_psf(self.kernel_size, length, _uniform(rng, self.angle))
+        return shake_psf(
+            rng,
+            size=self.kernel_size,
+            length=length,
+            exposure=_uniform(rng, self.exposure),
+            max_anxiety=self.max_anxiety,
+            samples=self.samples,
+        )
+
+    def __call__(self, gt: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        _check_image(gt, (1, 3), "MotionBlur")
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(
+                "MotionBlur needs a torch.Generator (evaluation: "
+                "data.seeding.eval_generator(name, degradation))"
+            )
+        blurred = apply_psf(gt, self.kernel(generator))
+        return _finish(blurred, generator, self.noise_sigma, self.clip, self.round).to(gt.dtype)
+
+    def describe(self) -> dict[str, object]:
+        described: dict[str, object] = {
+            "name": "motion_blur",
+            "kind": self.kind,
+            "kernel_size": self.kernel_size,
+            "length": list(self.length),
+        }
+        if self.kind == "shake":
+            described |= {
+                "exposure": list(self.exposure),
+                "max_anxiety": self.max_anxiety,
+                "samples": self.samples,
+            }
+        else:
+            described["angle"] = list(self.angle)
+        return described | {"noise_sigma": self.noise_sigma, "clip": self.clip, "round": self.round}
+
+
+@dataclass(frozen=True)
+class Rain:
+    """Synthetic rain streaks (``data.rain``) added to the image, clamped and rounded.
+
+    Per image: drop density uniform in ``density`` (probability per pixel), streak length
+    uniform in ``length`` px, direction uniform in ``angle`` degrees from the vertical,
+    streak brightness uniform in ``brightness`` (0–255 scale). Every draw comes from
+    ``generator``; the result is clamped to [0, 255] and rounded like a stored PNG. Ranges
+    may be one number (fixed) or [min, max]; they are stored as (min, max) tuples.
+    """
+
+    density: Range = (0.002, 0.01)
+    length: Range = (8.0, 20.0)
+    angle: Range = (-20.0, 20.0)
+    brightness: Range = (80.0, 200.0)
+    round: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "density", _range(self.density, "density", 0.0, 1.0))
+        object.__setattr__(self, "length", _range(self.length, "length (px)", 1.0, 1e3))
+        object.__setattr__(self, "angle", _range(self.angle, "angle (degrees)", -90.0, 90.0))
+        object.__setattr__(
+            self, "brightness", _range(self.brightness, "brightness (0–255)", 0.0, 255.0)
+        )
+
+    @property
+    def scale(self) -> int:
+        return 1
+
+    def layer(self, generator: torch.Generator, height: int, width: int) -> Tensor:
+        """The next random rain streaks from ``generator``: float64 ``[1, H, W]``, 0–255 scale
+        (the layer in [0, 1] times the drawn brightness)."""
+        rng = rng_from(generator)
+        density = _uniform(rng, self.density)
+        length = _uniform(rng, self.length)
+        angle = _uniform(rng, self.angle)
+        brightness = _uniform(rng, self.brightness)
+        streaks = rain_layer(rng, height, width, density=density, length=length, angle=angle)
+        return streaks * brightness
+
+    def __call__(self, gt: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        _check_image(gt, (1, 3), "Rain")
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(
+                "Rain needs a torch.Generator (evaluation: "
+                "data.seeding.eval_generator(name, degradation))"
+            )
+        streaks = self.layer(generator, gt.shape[1], gt.shape[2])
+        lq = composite_rain(gt, streaks, 1.0)
+        return _finish(lq, generator, 0.0, True, self.round).to(gt.dtype)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "name": "rain",
+            "density": list(self.density),
+            "length": list(self.length),
+            "angle": list(self.angle),
+            "brightness": list(self.brightness),
+            "round": self.round,
+        }

@@ -2,7 +2,8 @@
 restore command (``panet.cli.restore``).
 
 A task's network takes RGB (3 channels) or the MATLAB Y channel (1 channel, the JPEG artifact
-task) and upscales (super-resolution) or not. ``check_network_fits_task`` refuses a network
+task) and upscales (super-resolution) or not. Deblurring and deraining (MPRNet's tasks) restore
+RGB at the input size, like denoising. ``check_network_fits_task`` refuses a network
 that does not fit before any image is read, with a message that says what to use instead.
 """
 
@@ -15,16 +16,26 @@ from torch import nn
 from panet.models.registry import network_channels
 
 #: The restoration tasks, as named by ``configs/task/``.
-TASKS: tuple[str, ...] = ("denoise", "demosaic", "car", "sr")
+TASKS: tuple[str, ...] = ("denoise", "demosaic", "car", "sr", "deblur", "derain")
 #: Input channels of each task's networks: RGB, or the Y channel for JPEG artifact removal.
-TASK_CHANNELS: Mapping[str, int] = {"denoise": 3, "demosaic": 3, "car": 1, "sr": 3}
+TASK_CHANNELS: Mapping[str, int] = {
+    "denoise": 3,
+    "demosaic": 3,
+    "car": 1,
+    "sr": 3,
+    "deblur": 3,
+    "derain": 3,
+}
 #: The chop thresholds in the authors' code per task (forward_chop's min_size default): colour
 #: denoising 6,800 (DN_RGB), the others 6,400 (Demosaic, CAR, SR). Shave is 10 everywhere.
+#: MPRNet's tasks (deblur, derain) are tested on whole images; they get the common 6,400.
 AUTHORS_CHOP_MIN_SIZE: Mapping[str, int] = {
     "denoise": 6800,
     "demosaic": 6400,
     "car": 6400,
     "sr": 6400,
+    "deblur": 6400,
+    "derain": 6400,
 }
 
 

@@ -17,6 +17,14 @@ CONFIG_DIR = REPO_ROOT / "configs"
 
 #: Overrides that make a network tiny (2 blocks of 8 features).
 TINY_MODEL = ("model.n_feats=8", "model.n_resblocks=2")
+#: The same for model=mprnet/mprnet_s (widths 8/4/4, one CAB per ORB).
+TINY_MPRNET = (
+    "model.variant=null",
+    "model.n_feats=8",
+    "model.scale_unetfeats=4",
+    "model.scale_orsnetfeats=4",
+    "model.num_cab=1",
+)
 #: Overrides that make any training run tiny (tiny network, 16 px patches).
 TINY = (
     *TINY_MODEL,
@@ -27,6 +35,8 @@ TINY = (
     "data.num_workers=0",
     "print_config=false",
 )
+#: TINY for model=mprnet/mprnet_s (patches and crops stay multiples of 8).
+TINY_MPRNET_RUN = (*TINY_MPRNET, *(o for o in TINY if o not in TINY_MODEL))
 
 
 def with_overrides(base: tuple[str, ...], *changes: str) -> tuple[str, ...]:

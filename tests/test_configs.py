@@ -9,10 +9,11 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from callbacks.mixup import MixUp
 from panet.cli.config_checks import ConfigError, check_run_config
 from panet.cli.run_setup import plain_config, run_folder
 from panet.cli.trainer_setup import build_trainer
-from tests.run_helpers import CONFIG_DIR, TINY_MODEL, compose_config
+from tests.run_helpers import CONFIG_DIR, TINY_MODEL, TINY_MPRNET, compose_config
 
 SR_MODELS = {"pa_edsr", "edsr", "edsr_baseline", "bicubic", "csnln", "csnln_s"}
 #: CSNLN has a depth instead of residual blocks.
@@ -62,6 +63,8 @@ def test_task_selects_its_degradation_and_protocol(task: str, tmp_path: Path) ->
         "demosaic": "BayerMosaic",
         "car": "JPEG",
         "sr": "BicubicDown",
+        "deblur": "MotionBlur",
+        "derain": "Rain",
     }[task]
     assert cfg.degradation._target_.endswith(expected)
     check_run_config(plain_config(cfg), training=True)
@@ -73,7 +76,15 @@ def test_task_selects_its_degradation_and_protocol(task: str, tmp_path: Path) ->
 
 @pytest.mark.parametrize("degradation", group_files("degradation"))
 def test_degradation_files_instantiate(degradation: str, tmp_path: Path) -> None:
-    task = {"noise": "denoise", "mosaic": "demosaic", "jpeg": "car", "bicubic": "sr"}[degradation]
+    task = {
+        "noise": "denoise",
+        "mosaic": "demosaic",
+        "jpeg": "car",
+        "bicubic": "sr",
+        "motion_blur": "deblur",
+        "linear_motion": "deblur",
+        "rain": "derain",
+    }[degradation]
     cfg = compose_config("train", [f"task={task}", f"degradation={degradation}"], tmp_path)
     deg = instantiate(cfg.degradation)
     assert deg.describe()
@@ -84,6 +95,8 @@ def test_model_files_instantiate(model: str, tmp_path: Path) -> None:
     task = "sr" if model in SR_MODELS else "denoise"
     tiny = () if model in ("identity", "bicubic") else TINY_MODEL
     tiny = TINY_CSNLN if model.startswith("csnln") else tiny
+    if model.startswith("mprnet"):
+        tiny = TINY_MPRNET
     cfg = compose_config("train", [f"task={task}", f"model={model}", *tiny], tmp_path)
     net = instantiate(cfg.model)
     assert net.arch_args is not None and net.pixel_range in (1.0, 255.0)
@@ -129,7 +142,10 @@ def test_other_groups_compose_and_instantiate(group: str, tmp_path: Path) -> Non
         check_run_config(plain, training=True)
 
 
-@pytest.mark.parametrize("experiment", group_files("experiment"))
+PANET_EXPERIMENTS = [e for e in group_files("experiment") if not e.startswith("mprnet")]
+
+
+@pytest.mark.parametrize("experiment", PANET_EXPERIMENTS)
 def test_experiments_carry_the_paper_hyperparameters(experiment: str, tmp_path: Path) -> None:
     cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
     check_run_config(plain_config(cfg), training=True)
@@ -167,6 +183,46 @@ def test_experiments_carry_the_paper_hyperparameters(experiment: str, tmp_path: 
     instantiate(cfg.module, net=net)
 
 
+#: MPRNet experiments: (task, variant, loss, patch, steps per epoch, epochs, validation every).
+MPRNET_RECIPES = {
+    "mprnet_gopro": ("deblur", "deblur", "WeightedSum", 256, 132, 3000, 20),
+    "mprnet_rain13k": ("derain", "derain", "WeightedSum", 256, 857, 250, 5),
+    "mprnet_sidd": ("denoise", "denoise", "Clamped", 128, 6000, 80, 1),
+}
+
+
+@pytest.mark.parametrize("experiment", sorted(MPRNET_RECIPES))
+def test_mprnet_experiments_carry_the_authors_recipe(experiment: str, tmp_path: Path) -> None:
+    task, variant, loss, patch, per_epoch, epochs, every = MPRNET_RECIPES[experiment]
+    assert experiment in group_files("experiment")
+    cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
+    check_run_config(plain_config(cfg), training=True)
+    assert cfg.task.name == task and cfg.model.variant == variant
+    assert cfg.loss._target_.endswith(loss)
+    assert (cfg.data.patch_size, cfg.data.batch_size) == (patch, 16)
+    assert cfg.data.samples_per_epoch == per_epoch * 16
+    assert cfg.trainer.max_steps == epochs * per_epoch
+    assert cfg.trainer.check_val_every_n_epoch == every
+    assert cfg.optimizer.lr == 2e-4 and list(cfg.optimizer.betas) == [0.9, 0.999]
+    assert cfg.scheduler.warmup_steps == 3 * per_epoch and cfg.scheduler.min_lr == 1e-6
+    cosine_epochs = epochs + (40 if experiment == "mprnet_sidd" else 0)
+    assert cfg.scheduler.total_steps == cosine_epochs * per_epoch
+    if experiment == "mprnet_sidd":
+        assert cfg.optimizer.weight_decay == 1e-8
+        assert cfg.callbacks.mixup.alpha == 0.6
+        assert cfg.callbacks.mixup.start_step == 5 * per_epoch
+        assert cfg.task.protocol.ssim_window == "matlab"
+    else:
+        assert "mixup" not in cfg.callbacks and "weight_decay" not in cfg.optimizer
+    # The composed stack instantiates (tiny widths instead of the authors').
+    net = instantiate(cfg.model, variant=None, n_feats=8, scale_unetfeats=4, scale_orsnetfeats=4)
+    module = instantiate(cfg.module, net=net)
+    optimizer = module.configure_optimizers()["optimizer"]
+    assert optimizer.defaults["weight_decay"] == (1e-8 if experiment == "mprnet_sidd" else 0)
+    if experiment == "mprnet_sidd":
+        assert isinstance(instantiate(cfg.callbacks.mixup), MixUp)
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -186,6 +242,11 @@ def test_experiments_carry_the_paper_hyperparameters(experiment: str, tmp_path: 
         (["pyramid.impl=quick"], "pyramid.impl"),
         (["task=sr", "degradation.scale=3", "model=csnln_s", "data.patch_size=16"], "size=15"),
         (["experiment=csnln_x2", "data.patch_size=47"], "multiple of 2"),
+        (
+            ["model=mprnet_s", "data.patch_size=30"],
+            "patch_size=30 is not a multiple of 8.*24 or 32",
+        ),
+        (["scheduler=warmup_cosine", "scheduler.warmup_steps=300"], "scheduler.warmup_steps"),
     ],
 )
 def test_bad_values_fail_early_with_the_key_to_change(

@@ -114,3 +114,27 @@ def test_jpeg_row_from_the_command_line(tmp_path: Path, benchmark_root: Path) ->
     assert metrics["classic5/psnr"] == pytest.approx(27.82, abs=0.005)
     assert metrics["classic5/ssim"] == pytest.approx(0.7800, abs=0.0002)
     assert metrics["meta"]["protocol"]["ssim_window"] == "box8"
+
+
+@pytest.mark.parametrize("task", ["deblur", "derain"])
+def test_official_mprnet_weights_are_evaluated_with_the_inputs_score(
+    tmp_path: Path, task: str
+) -> None:
+    from tests.panet.checkpoints.test_mprnet_official import write_official
+    from tests.panet.models.mprnet_reference import official_state
+
+    path = write_official(tmp_path / "mprnet.pth", official_state(8, 4, 4, num_cab=1))
+    arch_args = ("variant=null", "n_feats=8", "scale_unetfeats=4", "scale_orsnetfeats=4")
+    overrides = [
+        f"ckpt={path}",
+        "official_arch=mprnet",
+        *(f"+arch_args.{a}" for a in (*arch_args, "num_cab=1")),
+        f"task={task}",
+        "data.embedded_crop=36",  # not a multiple of 8: padded for the network, cropped back
+        *EMBEDDED[:1],
+        *EMBEDDED[2:],
+    ]
+    metrics = evaluate(compose_config("evaluate", overrides, tmp_path))
+    check_metrics_shape(metrics, ["embedded"])
+    assert metrics["meta"]["network"]["arch"] == "mprnet"
+    assert metrics["embedded/psnr_input"] > 15

@@ -23,6 +23,7 @@ CORE_PACKAGES = (
     "inference",
     "checkpoints",
     "report",
+    "losses",
 )
 CORE_MODULES = ("panet", "panet.atomic", "panet.tasks")
 #: Top-level names the core may not import (the frameworks, and the packages above it).

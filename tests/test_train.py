@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.run_helpers import TINY, compose_config, run_script
+from panet.checkpoints import load_for_evaluation
+from tests.run_helpers import (
+    TINY,
+    TINY_MODEL,
+    TINY_MPRNET_RUN,
+    compose_config,
+    run_script,
+    with_overrides,
+)
 from train import train
 
 TASK_MODELS = [
@@ -20,6 +28,8 @@ TASK_MODELS = [
     ("car", "panet_s"),
     ("sr", "pa_edsr"),
     ("sr", "edsr_baseline"),
+    ("deblur", "panet_s"),
+    ("derain", "panet_s"),
 ]
 
 
@@ -65,3 +75,38 @@ def test_script_trains_checkpoints_and_writes_metrics(tmp_path: Path) -> None:
     for name in ("best.ckpt", "last.ckpt"):
         payload = torch.load(run / "checkpoints" / name, weights_only=True)
         assert payload["arch"] == "panet" and payload["arch_args"]["n_resblocks"] == 2
+
+
+@pytest.mark.slow
+def test_multi_stage_network_trains_with_panels_checkpoints_and_its_recipe(tmp_path: Path) -> None:
+    """MPRNet through the normal stack: deep-supervised loss, warm-up cosine, image panels,
+    the attention-map callback (no pyramid attention: skipped), checkpoints that rebuild it."""
+    overrides = [
+        "model=mprnet_s",
+        "loss=mprnet",
+        "scheduler=warmup_cosine",
+        "scheduler.warmup_steps=1",
+        "trainer.max_steps=2",
+        "logger=csv",
+        "callbacks.image_panels.num_images=1",
+        *with_overrides(TINY_MPRNET_RUN, "data.samples_per_epoch=4"),  # validate after 2 steps
+    ]
+    cfg = compose_config("train", overrides, tmp_path)
+    metrics = train(cfg)
+    assert metrics["step"] == 2 and metrics["meta"]["arch"] == "mprnet"
+    assert metrics["test/embedded/n_images"] == 8 and metrics["test/embedded/psnr_input"] > 5
+    run = tmp_path / "run"
+    assert list((run / "images").rglob("*.png"))
+    net = load_for_evaluation(run / "checkpoints" / "best.ckpt")
+    assert net.arch == "mprnet" and net.arch_args["num_cab"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["deblur", "derain"])
+def test_fast_dev_run_of_mprnet_s_on_deblur_and_derain(task: str, tmp_path: Path) -> None:
+    tiny_run = [o for o in TINY if o not in TINY_MODEL]  # mprnet_s as configured
+    overrides = [f"task={task}", "model=mprnet_s", "loss=mprnet", "debug=fast_dev_run", *tiny_run]
+    metrics = train(compose_config("train", overrides, tmp_path))
+    assert metrics["step"] == 1 and metrics["meta"]["arch"] == "mprnet"
+    assert metrics["test/embedded/n_images"] == 1
+    assert metrics["test/embedded/psnr_input"] > 5

@@ -59,7 +59,8 @@ def load_for_evaluation(
     Args:
         path: Lightning ``.ckpt``, our network file, or (with ``official_arch``) the authors'
             weights.
-        official_arch: "panet", "pa_edsr", "edsr" or "csnln" when ``path`` holds official weights.
+        official_arch: "panet", "pa_edsr", "edsr", "csnln" or "mprnet" when ``path`` holds
+            official weights.
         arch_args: constructor arguments of the official network (e.g. ``{"n_resblocks": 80,
             "n_colors": 1}``); only with ``official_arch``.
     """
@@ -67,8 +68,9 @@ def load_for_evaluation(
         return load_official(path, official_arch, **dict(arch_args or {})).eval()
     if arch_args:
         raise ValueError(
-            "arch_args only apply to official weights: pass official_arch=panet|pa_edsr|edsr|csnln "
-            "too (Lightning and panet-lab checkpoints record their architecture)"
+            "arch_args only apply to official weights: pass "
+            "official_arch=panet|pa_edsr|edsr|csnln|mprnet too (Lightning and panet-lab "
+            "checkpoints record their architecture)"
         )
     payload = read_checkpoint(path)
     if is_lightning_checkpoint(payload):
@@ -77,6 +79,6 @@ def load_for_evaluation(
         return load_network(path)
     raise CheckpointError(
         f"{path} is neither a train.py checkpoint nor a {FORMAT_NAME} file; for the authors' "
-        "weights pass official_arch=panet|pa_edsr|edsr|csnln and arch_args (e.g. "
+        "weights pass official_arch=panet|pa_edsr|edsr|csnln|mprnet and arch_args (e.g. "
         "'+arch_args.n_resblocks=80')"
     )

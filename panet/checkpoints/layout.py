@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import Tensor
 
+from panet.models.mprnet import variant_of
 from panet.models.positions import POSITIONS, insert_attention
 
 
@@ -48,13 +49,42 @@ def _infer_csnln(state: Mapping[str, Tensor]) -> dict[str, Any]:
     return found | {"scale": scale, "depth": int(tail.shape[1]) // max(n_feats, 1)}
 
 
+def infer_mprnet_args(state: Mapping[str, Tensor]) -> dict[str, Any]:
+    """MPRNet's arguments read off its tensors (the authors' layout is ours): ``variant`` (the
+    authors' variant with these widths, or None), ``n_colors``, the three widths, ``num_cab``
+    and ``reduction``; empty when ``state`` is not an MPRNet's."""
+    shallow = state.get("shallow_feat1.0.weight")
+    down = state.get("stage1_encoder.down12.down.1.weight")
+    merge = state.get("concat23.weight")
+    attention = state.get("shallow_feat1.1.CA.conv_du.0.weight")
+    if any(t is None or t.dim() != 4 for t in (shallow, down, merge, attention)):
+        return {}
+    n_feats, n_colors = int(shallow.shape[0]), int(shallow.shape[1])
+    widths = (n_feats, int(down.shape[0]) - n_feats, int(merge.shape[0]) - n_feats)
+    orb = re.compile(r"^stage3_orsnet\.orb1\.body\.(\d+)\.body\.0\.weight$")
+    return {
+        "arch": "mprnet",
+        "variant": variant_of(*widths),
+        "n_colors": n_colors,
+        "n_feats": widths[0],
+        "scale_unetfeats": widths[1],
+        "scale_orsnetfeats": widths[2],
+        "num_cab": sum(1 for k in state if orb.match(k)),
+        "reduction": n_feats // max(int(attention.shape[0]), 1),
+    }
+
+
 def infer_arch_args(state: Mapping[str, Tensor]) -> dict[str, Any]:
     """Architecture arguments readable from the tensors of a state dict (in our layout or the
     authors'): ``n_colors``, ``n_feats``, ``n_resblocks``, ``positions``, ``reduction``,
-    ``scale``, and a guess of ``arch`` (CSNLN: ``n_colors``, ``n_feats``, ``scale``, ``depth``).
-    Arguments not stored in weights (levels, patch size) are not included."""
+    ``scale``, and a guess of ``arch`` (CSNLN: ``n_colors``, ``n_feats``, ``scale``, ``depth``;
+    MPRNet: see ``infer_mprnet_args``). Arguments not stored in weights (levels, patch size)
+    are not included."""
     if "SEM.multi_source_projection.upsample.0.weight" in state:
         return _infer_csnln(state)
+    mprnet = infer_mprnet_args(state)
+    if mprnet:
+        return mprnet
     found: dict[str, Any] = {}
     head = state.get("head.0.weight")
     if head is not None and head.dim() == 4:

@@ -7,12 +7,12 @@ change. They read the plain config (``OmegaConf.to_container(cfg, resolve=True)`
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from panet.attention.pyramid import IMPLEMENTATIONS
 from panet.models.positions import positions_problem
-from panet.models.registry import ARCHITECTURES
 from panet.tasks import TASK_CHANNELS
 
 SR_SCALES: tuple[int, ...] = (2, 3, 4)
@@ -152,21 +152,48 @@ def check_training(cfg: Mapping[str, Any]) -> None:
         )
 
 
-def check_patch_multiple(model: Mapping[str, Any], data: Mapping[str, Any]) -> None:
-    """Training patches must already be multiples of the network's ``input_multiple`` (CSNLN:
-    its up-factor); evaluation pads whole images, but a padded training patch would train on
-    reflected pixels."""
-    target, patch = model.get("_target_", ""), data.get("patch_size")
-    cls = next((c for c in ARCHITECTURES.values() if target.endswith("." + c.__name__)), None)
-    multiple_of = getattr(cls, "input_multiple_for", None)
-    if multiple_of is None or not isinstance(patch, int):
-        return
-    multiple = multiple_of(**{k: v for k, v in model.items() if k != "_target_"})
-    if patch % multiple:
+def model_input_multiple(model: Mapping[str, Any]) -> int:
+    """The size multiple the configured network needs (its class's ``input_multiple``, e.g. 8
+    for MPRNet; 1 when it has none). Importing the class builds nothing."""
+    target = model.get("_target_")
+    if not isinstance(target, str) or "." not in target:
+        return 1
+    module_name, _, name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"model._target_={target!r} cannot be imported: {error}") from error
+    multiple_for = getattr(cls, "input_multiple_for", None)
+    if callable(multiple_for):  # depends on the arguments (CSNLN: its up-factor)
+        multiple = multiple_for(**{k: v for k, v in model.items() if k != "_target_"})
+    else:
+        multiple = getattr(cls, "input_multiple", 1)
+    return multiple if isinstance(multiple, int) and multiple >= 1 else 1
+
+
+def check_patch_fits_model(model: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+    """Training patches (``data.patch_size``, the network's input side) must be a multiple of
+    the network's ``input_multiple``: patches are not padded."""
+    multiple = model_input_multiple(model)
+    patch = data.get("patch_size")
+    if multiple > 1 and isinstance(patch, int) and patch % multiple:
+        lower, upper = patch - patch % multiple, patch + multiple - patch % multiple
+        suggestion = f"{lower} or {upper}" if lower > 0 else str(upper)
         raise ConfigError(
-            f"data.patch_size={patch} is not a multiple of {multiple}, the input multiple of "
-            f"{target} (scale {model.get('scale')}); use e.g. data.patch_size="
-            f"{max(multiple, patch - patch % multiple)}"
+            f"data.patch_size={patch} is not a multiple of {multiple}, which "
+            f"{model['_target_']} needs (its input_multiple); use e.g. data.patch_size={suggestion}"
+        )
+
+
+def check_scheduler(scheduler: Mapping[str, Any]) -> None:
+    """Warm-up schedules: 0 <= warmup_steps < total_steps."""
+    warmup, total = scheduler.get("warmup_steps"), scheduler.get("total_steps")
+    if warmup is None or total is None:
+        return
+    if not (isinstance(warmup, int) and isinstance(total, int) and 0 <= warmup < total):
+        raise ConfigError(
+            f"scheduler.warmup_steps must be an integer in [0, scheduler.total_steps); got "
+            f"{warmup!r} and total_steps={total!r}"
         )
 
 
@@ -178,15 +205,17 @@ def check_run_config(cfg: Mapping[str, Any], *, training: bool) -> None:
     check_model(cfg["model"], cfg["task"], training=training)
     if training:
         check_training(cfg)
-        check_patch_multiple(cfg["model"], cfg["data"])
+        check_patch_fits_model(cfg["model"], cfg["data"])
+        check_scheduler(cfg.get("scheduler") or {})
 
 
 __all__ = [
     "ConfigError",
     "check_model",
-    "check_patch_multiple",
+    "check_patch_fits_model",
     "check_pyramid",
     "check_run_config",
+    "check_scheduler",
     "check_task",
     "check_training",
 ]

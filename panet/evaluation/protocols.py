@@ -7,7 +7,8 @@ number is always computed the same way. The rules (``shared/docs/protocols.md``)
   (``panet.imaging.quantize``: the authors saved uint8 PNGs from MATLAB-style rounding and
   scored those) before anything else;
 * ``channels="y"``: RGB images are converted to MATLAB's BT.601 Y in float64 (not rounded);
-  ``channels="rgb"``: RGB is scored as is;
+  ``channels="y_uint8"``: Y as MATLAB's ``rgb2ycbcr`` returns it for uint8 images, rounded to
+  uint8 (the deraining script scores that); ``channels="rgb"``: RGB is scored as is;
 * single-channel ground truths (grey images) are scored on their single channel with no colour
   conversion, whatever ``channels`` says. A 3-channel prediction for a 1-channel ground truth
   (a colour network fed a grey image replicated to RGB) is reduced to the mean of its three
@@ -17,7 +18,10 @@ number is always computed the same way. The rules (``shared/docs/protocols.md``)
 
 Standard protocols: denoising / demosaicing ``Protocol("rgb", 0)``; JPEG CAR
 ``Protocol("y", 0)`` (``ssim_window="box8"`` for the older "JPEG" columns); SR ×s
-``Protocol("y", s)``.
+``Protocol("y", s)``; MPRNet's GoPro / HIDE (``evaluate_GOPRO_HIDE.m``) and SIDD
+(``evaluate_SIDD.m``) ``Protocol("rgb", 0, "matlab")``: MATLAB ``psnr``/``ssim`` of the RGB
+images, the SSIM over the H×W×3 volume; its rain sets (``evaluate_PSNR_SSIM.m``)
+``Protocol("y_uint8", 0, "gaussian")``: Wang's SSIM and PSNR on the uint8 Y channel.
 """
 
 from __future__ import annotations
@@ -28,11 +32,11 @@ from typing import Literal
 from torch import Tensor
 
 from panet.evaluation.metrics import SSIM_WINDOWS, SSIMWindow, psnr, ssim
-from panet.imaging.color import rgb_to_y
+from panet.imaging.color import rgb_to_y, rgb_to_y_uint8
 from panet.imaging.quantize import quantize_uint8
 
-Channels = Literal["rgb", "y"]
-CHANNEL_MODES: tuple[str, ...] = ("rgb", "y")
+Channels = Literal["rgb", "y", "y_uint8"]
+CHANNEL_MODES: tuple[str, ...] = ("rgb", "y", "y_uint8")
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,11 @@ class Protocol:
     """How one task's images are scored.
 
     Args:
-        channels: "rgb" to score RGB channels, "y" to score MATLAB Y of RGB images.
+        channels: "rgb" to score RGB channels, "y" to score MATLAB Y of RGB images (float),
+            "y_uint8" to score it rounded to uint8 (``rgb2ycbcr`` of a uint8 image).
         shave: pixels removed from every border before scoring (>= 0).
-        ssim_window: "gaussian" (11×11, σ 1.5) or "box8" (8×8 uniform).
+        ssim_window: "gaussian" (11×11, σ 1.5), "box8" (8×8 uniform) or "matlab" (MATLAB's
+            ``ssim``: replicate padding, 3-D over RGB; ``panet.evaluation.metrics``).
     """
 
     channels: Channels = "rgb"
@@ -81,6 +87,8 @@ class Protocol:
             raise ValueError("a 1-channel prediction cannot be scored against an RGB ground truth")
         if self.channels == "y" and g.shape[0] == 3:
             p, g = rgb_to_y(p), rgb_to_y(g)
+        elif self.channels == "y_uint8" and g.shape[0] == 3:
+            p, g = rgb_to_y_uint8(p).double(), rgb_to_y_uint8(g).double()
         s = self.shave
         if s:
             height, width = g.shape[-2:]

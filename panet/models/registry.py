@@ -15,10 +15,11 @@ from torch import nn
 from panet.models.baselines import Bicubic, Identity
 from panet.models.csnln import CSNLN
 from panet.models.edsr import EDSR, PAEDSR
+from panet.models.mprnet import MPRNet
 from panet.models.panet import PANet
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
-    cls.arch: cls for cls in (PANet, PAEDSR, EDSR, Identity, Bicubic, CSNLN)
+    cls.arch: cls for cls in (PANet, PAEDSR, EDSR, MPRNet, Identity, Bicubic, CSNLN)
 }
 
 

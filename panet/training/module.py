@@ -1,7 +1,9 @@
 """The LightningModule: a thin wrapper that trains a restoration network and scores it per set.
 
 Training: ``pred = net(lq * s)``, ``loss(pred, gt * s)`` with ``s = net.pixel_range / 255`` (the
-loss is L1 in the network's own pixel range, as in the authors' code). Validation and test: each
+loss works in the network's own pixel range, as in the authors' code). A network that returns
+several outputs (MPRNet's stages, final first) is trained on the sum of the loss over all of
+them (deep supervision) and evaluated on the first. Validation and test: each
 whole image goes through ``restore`` (range conversion, optional tiling/self-ensemble) and the
 task's ``Protocol`` scores it; the per-image scores are accumulated in torchmetrics objects and
 reduced across processes once, at the epoch end (no per-step collectives, so DDP ranks may hold
@@ -23,6 +25,7 @@ from torchmetrics import MeanMetric, SumMetric
 
 from panet.evaluation.protocols import Protocol
 from panet.evaluation.scoring import SCORE_KEYS, ImageScorer, Restore, restore_and_score
+from panet.losses import loss_over_outputs
 from panet.training.finite import check_finite_loss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -38,7 +41,8 @@ class RestorationModule(pl.LightningModule):
     Args:
         net: network exposing ``pixel_range``, ``scale``, ``arch`` and ``arch_args``; maps
             ``[B, C, h, w]`` in its pixel range to ``[B, C, s*h, s*w]``.
-        loss: criterion on network-range tensors (L1 in the paper).
+        loss: criterion on network-range tensors (``configs/loss/``; L1 in PANet), applied to
+            each output of a multi-output network and summed.
         optimizer: partial that takes the parameters (e.g. ``Adam`` with lr set).
         scheduler: partial that takes the optimizer, stepped every training step; or None.
         protocol: the task's scoring protocol.
@@ -101,8 +105,8 @@ class RestorationModule(pl.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         """``batch["lq"]``/``batch["gt"]``: [B, C, h, w] / [B, C, s*h, s*w] float 0–255."""
         s = self.net.pixel_range / 255.0
-        pred = self.net(batch["lq"] * s)
-        loss = self.loss(pred, batch["gt"] * s)
+        outputs = self.net(batch["lq"] * s)
+        loss = loss_over_outputs(self.loss, outputs, batch["gt"] * s)
         check_finite_loss(loss, self.global_step + 1)  # before backward: weights stay finite
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["lq"].shape[0])
         return loss

@@ -16,7 +16,9 @@ def test_every_task_has_its_channels() -> None:
 
 
 @pytest.mark.parametrize(
-    ("task", "n_colors"), [("denoise", 3), ("demosaic", 3), ("car", 1)], ids=str
+    ("task", "n_colors"),
+    [("denoise", 3), ("demosaic", 3), ("car", 1), ("deblur", 3), ("derain", 3)],
+    ids=str,
 )
 def test_panet_fits_its_tasks(task: str, n_colors: int) -> None:
     check_network_fits_task(build_network("panet", n_colors=n_colors, **TINY), task)
@@ -36,7 +38,7 @@ def test_channels_scale_and_task_mismatches_are_refused() -> None:
     with pytest.raises(ValueError, match="degradation.scale=2"):
         check_network_fits_task(sr, "sr", scale=4)
     with pytest.raises(ValueError, match="unknown task"):
-        check_network_fits_task(rgb, "deblur")
+        check_network_fits_task(rgb, "dehaze")
 
 
 def test_baselines_take_any_channels() -> None:

@@ -1,10 +1,11 @@
 """The authors' released checkpoints: one key mapping per architecture family
-(``official/panet.py``, ``official/edsr.py``, ``official/csnln.py``) and ``load_official``,
-which builds our network, maps the file onto it and loads it strictly
+(``official/panet.py``, ``official/edsr.py``, ``official/csnln.py``, ``official/mprnet.py``)
+and ``load_official``, which builds our network, maps the file onto it and loads it strictly
 (``panet.checkpoints.strict``)."""
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -13,9 +14,9 @@ from torch import Tensor, nn
 
 from panet.attention.pyramid import fastest_implementation
 from panet.checkpoints.files import StateDict, extract_state_dict, read_checkpoint
-from panet.checkpoints.official import csnln, edsr, panet
+from panet.checkpoints.official import csnln, edsr, mprnet, panet
 from panet.checkpoints.strict import load_exactly
-from panet.models.registry import build_network
+from panet.models.registry import ARCHITECTURES, build_network
 
 #: How each architecture with released weights maps the authors' keys onto ours.
 OFFICIAL_LAYOUTS: Mapping[str, Callable[[Mapping[str, Tensor]], StateDict]] = {
@@ -23,6 +24,7 @@ OFFICIAL_LAYOUTS: Mapping[str, Callable[[Mapping[str, Tensor]], StateDict]] = {
     "pa_edsr": edsr.to_ours,
     "edsr": edsr.to_ours,
     "csnln": csnln.to_ours,
+    "mprnet": mprnet.to_ours,
 }
 #: Architectures with released official weights that ``load_official`` understands.
 OFFICIAL_ARCHITECTURES: tuple[str, ...] = tuple(OFFICIAL_LAYOUTS)
@@ -47,9 +49,10 @@ def load_official(path: str | os.PathLike, arch: str, **arch_args: Any) -> nn.Mo
             ``state_dict``/``model``; ``module.`` prefixes are fine).
         arch: ``"panet"`` (denoising, demosaicing, CAR), ``"pa_edsr"`` (SR), ``"edsr"`` or
             ``"csnln"`` (SR; e.g. ``scale=2, depth=12``).
+            ``"mprnet"`` (deblurring, deraining, denoising).
         **arch_args: constructor arguments of the network, e.g. ``n_resblocks=80``,
-            ``n_colors=1``, ``scale=2``; ``attention_impl`` defaults to the fastest exact
-            implementation available.
+            ``n_colors=1``, ``scale=2``, ``variant="derain"``; ``attention_impl`` (networks
+            with pyramid attention) defaults to the fastest exact implementation available.
 
     Raises:
         FileNotFoundError: no such file.
@@ -57,7 +60,8 @@ def load_official(path: str | os.PathLike, arch: str, **arch_args: Any) -> nn.Mo
             shaped tensor (listed, with the architecture arguments that would fit).
     """
     to_ours = _layout(arch)  # an unknown arch fails before the file is read
-    arch_args.setdefault("attention_impl", fastest_implementation())
+    if "attention_impl" in inspect.signature(ARCHITECTURES[arch]).parameters:
+        arch_args.setdefault("attention_impl", fastest_implementation())
     state = extract_state_dict(read_checkpoint(path), source=str(path))
     net = build_network(arch, **arch_args)
     load_exactly(net, to_ours(state), source=str(path))

@@ -174,3 +174,24 @@ def test_random_bytes_checkpoint_is_called_unreadable(
     assert f"cannot read {noise}: it is not a PyTorch checkpoint" in err
     assert "Python objects" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("mode", ["full", "tiles"])
+def test_official_mprnet_weights_restore_odd_sizes(tmp_path: Path, mode: str) -> None:
+    from tests.panet.checkpoints.test_mprnet_official import write_official
+    from tests.panet.models.mprnet_reference import official_state, reference_forward
+
+    state = official_state(8, 4, 4, num_cab=1, seed=2)
+    ckpt = write_official(tmp_path / "model_best.pth", state, prefix="module.")
+    image = write_rgb(tmp_path / "photo.png", h=21, w=35)  # odd: padded to 24 x 40 inside
+    arch_args = ["variant=None", "n_feats=8", "scale_unetfeats=4", "scale_orsnetfeats=4"]
+    extra = ["--arch", "mprnet", *(f"--arch-arg={a}" for a in (*arch_args, "num_cab=1"))]
+    out = tmp_path / "out"
+    assert main(restore_args(ckpt, "denoise", [image], out, "--mode", mode, *extra)) == 0
+    restored = read_image(out / "photo.png")
+    assert restored.shape == (3, 21, 35)
+    if mode == "full":  # reflect-pad to a multiple of 8, the authors' forward, crop, 8 bits
+        x = torch.nn.functional.pad(read_image(image)[None] / 255, (0, 5, 0, 3), mode="reflect")
+        expected = reference_forward(state, x, num_cab=1)[0][0, :, :21, :35]
+        expected = (expected.clamp(0, 1) * 255).round()
+        assert (restored - expected).abs().max() <= 1

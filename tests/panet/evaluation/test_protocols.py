@@ -37,6 +37,20 @@ def test_y_protocol_scores_float_y_of_rgb() -> None:
     assert score["psnr"] != pytest.approx(Protocol("rgb").score(pred, gt)["psnr"])
 
 
+def test_y_uint8_protocol_scores_rgb2ycbcr_of_uint8_images() -> None:
+    # MATLAB's rgb2ycbcr returns uint8 for uint8 input: the deraining script scores that.
+    gt, pred = _rgb(0), _rgb(1)
+    score = Protocol("y_uint8", 0).score(pred, gt)
+    y_pred, y_gt = (quantize(rgb_to_y(img.double())) for img in (pred, gt))
+    assert torch.equal(y_pred, y_pred.round()) and y_pred.min() >= 16 and y_pred.max() <= 235
+    assert score["psnr"] == pytest.approx(psnr(y_pred, y_gt), abs=1e-12)
+    assert score["ssim"] == pytest.approx(ssim(y_pred, y_gt, "gaussian"), abs=1e-12)
+    assert score["psnr"] != pytest.approx(Protocol("y", 0).score(pred, gt)["psnr"], abs=1e-6)
+    # A grey image is still scored on its one channel.
+    grey = gt[:1]
+    assert Protocol("y_uint8").score(grey, grey)["psnr"] == float("inf")
+
+
 def test_grey_image_is_scored_on_its_channel_without_conversion() -> None:
     gt, pred = _rgb(0)[:1], _rgb(1)[:1]
     for channels in ("rgb", "y"):

@@ -135,3 +135,32 @@ def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path: Path)
     # A GPU checkpoint's CUDA state is skipped on a CPU (nothing to restore it onto).
     _set_rng_states({**states, "cuda": torch.zeros(16, dtype=torch.uint8)}, torch.device("cpu"))
     assert draw() == first
+
+
+class _TwoStage(nn.Module):
+    """Returns ``[x * w, x * w + 0.5]``: the final output (the degraded input itself when
+    w = 1) and a worse intermediate one, the MPRNet convention (final first)."""
+
+    arch = "two_stage"
+    arch_args: dict = {}
+    pixel_range = 1.0
+    scale = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        final = x * self.weight
+        return [final, final + 0.5]
+
+
+def test_multi_output_networks_train_on_every_output_and_are_scored_on_the_first(
+    tmp_path: Path,
+) -> None:
+    module = make_module(_TwoStage())
+    batch = {"lq": torch.full((1, 3, 4, 4), 255.0), "gt": torch.zeros(1, 3, 4, 4), "name": ["a"]}
+    assert float(module.training_step(batch, 0)) == pytest.approx(1.0 + 1.5)  # L1 of both
+    results = quiet_trainer(tmp_path).validate(module, datamodule=tiny_datamodule(), verbose=False)
+    # The first output is the noisy input: its score equals the input's; the second is not.
+    assert results[0]["val/embedded/psnr"] == pytest.approx(results[0]["val/embedded/psnr_input"])
