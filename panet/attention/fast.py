@@ -261,9 +261,7 @@ def _block_weights(
     return raw, weights
 
 
-def _paste(
-    weights: Tensor, out: Tensor, partial: Tensor | None, geo: BlockGeometry, lib
-) -> Tensor:
+def _paste(weights: Tensor, out: Tensor, partial: Tensor | None, geo: BlockGeometry, lib) -> Tensor:
     """Adjoint box sum ``B[p, j] = sum_o A[p - o, j - o]`` of a block's weights
     [n, rows * Wq, L] onto its rows plus halo, ``out`` [n, (rows + 2p) * Wq, L]."""
     if lib is None:
@@ -351,8 +349,15 @@ class _FastPyramidAttention(torch.autograd.Function):
                 d_pasted = torch.bmm(grad_rows, values[images], out=work.get(1, n, halo_rows))
                 weights, d_weights = work.get(2, n, rows), work.get(3, n, rows)
                 d_scale[images] += native_scores_grad(
-                    lib, pixel, d_pasted, scale[images].contiguous(), bias, lse, weights,
-                    d_weights, geo,
+                    lib,
+                    pixel,
+                    d_pasted,
+                    scale[images].contiguous(),
+                    bias,
+                    lse,
+                    weights,
+                    d_weights,
+                    geo,
                 )
                 if need_v:
                     pasted = _paste(weights, work.get(0, n, halo_rows), None, geo, lib)
