@@ -85,12 +85,15 @@ def test_ckpt_path_of_another_architecture_is_one_clear_line(tmp_path: Path) -> 
     ("changes", "key"),
     [
         (("data=folder",), "data.train_source"),
-        (("data=paired", "data.train_source=/somewhere"), "data.train_lq_source"),
+        # a plain folder (no input/ + target/ layout) and no LQ folder: nothing to pair with
+        (("data=paired", "data.train_source={plain}"), "data.train_lq_source"),
     ],
 )
 def test_required_keys_stop_the_run_naming_the_key(
     tmp_path: Path, changes: tuple[str, ...], key: str
 ) -> None:
+    plain = write_images(tmp_path / "plain", 2)
+    changes = tuple(c.format(plain=plain) for c in changes)
     with pytest.raises(ConfigError, match=rf"^{key} is required and not set: give "):
         run(tmp_path, *changes)
     assert not (tmp_path / "run").exists()

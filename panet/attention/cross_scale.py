@@ -16,6 +16,7 @@ authors' checkpoint keys (``conv_match1``/``conv_match_1`` differ on purpose, as
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 
@@ -28,21 +29,28 @@ from panet.attention.faithful import KEY_NORM_EPS
 #: Fixed divisor of the pasted cross-scale output (the authors' constant; PANet's is 4).
 CROSS_SCALE_DIVISOR = 6.0
 
-#: Cross-scale implementations by name, as "module:function" (imported on first use).
+#: Cross-scale implementations by name, as "module:function" (imported on first use); every
+#: box-sum pyramid implementation (``pyramid.impl``: fast, auto, dense, compiled) also names
+#: the box-sum cross-scale attention run through it, so one ``impl`` serves both attentions.
 CROSS_SCALE_IMPLEMENTATIONS: dict[str, str] = {
     "faithful": "panet.attention.cross_scale:faithful_cross_scale",
     "fast": "panet.attention.cross_scale_fast:fast_cross_scale",
 }
+BOX_SUM_PYRAMIDS: tuple[str, ...] = ("fast", "auto", "dense", "compiled")
 
 CrossScaleFn = Callable[..., Tensor]
 
 
 def resolve_cross_scale(name: str) -> CrossScaleFn:
     """The cross-scale attention function registered as ``name``."""
+    if name in BOX_SUM_PYRAMIDS and name != "fast":
+        from panet.attention.cross_scale_fast import fast_cross_scale
+
+        return functools.partial(fast_cross_scale, pyramid_impl=name)
     if name not in CROSS_SCALE_IMPLEMENTATIONS:
         raise ValueError(
             f"unknown cross-scale attention implementation {name!r}; choose one of "
-            f"{sorted(CROSS_SCALE_IMPLEMENTATIONS)}"
+            f"{sorted({*CROSS_SCALE_IMPLEMENTATIONS, *BOX_SUM_PYRAMIDS})}"
         )
     module_name, function_name = CROSS_SCALE_IMPLEMENTATIONS[name].split(":")
     return getattr(importlib.import_module(module_name), function_name)

@@ -43,9 +43,9 @@ def phase_stack(value: Tensor, up_factor: int) -> Tensor:
     return F.pixel_unshuffle(value, up_factor)
 
 
-def _pyramid_fast(**kwargs) -> Tensor:
-    """The registered fast pyramid attention, given the block budget when it takes one."""
-    attend = resolve_implementation("fast")
+def _pyramid(name: str, **kwargs) -> Tensor:
+    """The registered pyramid attention ``name``, given the block budget when it takes one."""
+    attend = resolve_implementation(name)
     if "block_elements" in inspect.signature(attend).parameters:
         kwargs["block_elements"] = CROSS_SCALE_BLOCK_ELEMENTS
     return attend(**kwargs)
@@ -59,13 +59,18 @@ def fast_cross_scale(
     up_factor: int,
     softmax_scale: float = 10.0,
     hard: bool = False,
+    pyramid_impl: str = "fast",
 ) -> Tensor:
-    """Same arguments, result and gradients as ``faithful_cross_scale``: ``[B, C, uH, uW]``."""
+    """Same arguments, result and gradients as ``faithful_cross_scale``: ``[B, C, uH, uW]``.
+
+    ``pyramid_impl`` names the box-sum pyramid attention that runs the matching and paste
+    (``fast``, or ``auto``/``dense``/``compiled``, which pick or trace the same function)."""
     check_cross_scale_inputs(query, key, value, up_factor)
     # the paste is linear in the values: rescaling them (H*W*C elements) instead of the output
     # (u^2 times more) turns the pyramid constant 4 into the authors' 6 and saves one
     # output-sized tensor in forward and in backward
-    stacked = _pyramid_fast(
+    stacked = _pyramid(
+        pyramid_impl,
         query=query,
         keys=[key],
         values=[phase_stack(value, up_factor) * (OUTPUT_DIVISOR / CROSS_SCALE_DIVISOR)],

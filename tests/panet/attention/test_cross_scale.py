@@ -134,3 +134,19 @@ def test_attention_map_is_the_softmax_row_of_the_query():
         dim=1,
     )
     torch.testing.assert_close(full[0, :, 3, 2].view(4, 3), weights[0])
+
+
+@pytest.mark.parametrize("impl", ["auto", "dense"])
+def test_every_pyramid_impl_name_builds_the_cross_scale_attention_exactly(impl: str):
+    # model=csnln passes pyramid.impl (default auto) to its cross-scale attention
+    torch.manual_seed(0)
+    a = _randomized(CrossScaleAttention(8, up_factor=2, impl="faithful"))
+    b = CrossScaleAttention(8, up_factor=2, impl=impl)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 8, 8, 6)
+    assert rel(b(x), a(x)) <= 1e-5
+
+
+def test_unknown_cross_scale_impl_names_the_choices():
+    with pytest.raises(ValueError, match="choose one of .*auto.*faithful.*fast"):
+        CrossScaleAttention(8, up_factor=2, impl="fastest")
