@@ -30,12 +30,11 @@ is not applied, but its `scale` must equal the GT/LQ size ratio of every pair.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Literal, Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from data.cache import MappedImages
 from data.degradations import crop_to_multiple
@@ -117,34 +116,11 @@ def check_colour(colour: str) -> None:
         raise ValueError(f"colour must be one of {COLOURS}, got {colour!r}")
 
 
-class EpochSampler(Sampler[int]):
-    """Yields the global sample indices epoch * n .. epoch * n + n - 1 of the current epoch.
-
-    Lightning calls `set_epoch` at the start of every epoch (also through its distributed
-    wrapper, which then shards these indices over ranks), so each epoch draws fresh samples
-    while every sample stays a pure function of (seed, global index).
-    """
-
-    def __init__(self, samples_per_epoch: int) -> None:
-        self.samples_per_epoch = samples_per_epoch
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        start = self.epoch * self.samples_per_epoch
-        return iter(range(start, start + self.samples_per_epoch))
-
-    def __len__(self) -> int:
-        return self.samples_per_epoch
-
-
 class TrainPatches(Dataset):
     """Random training patches: `{lq [C,p,p], gt [C,p*s,p*s], name}`, 0–255 float32.
 
-    Index i is a global sample number (see `EpochSampler`): its image, crop, transform and
-    degradation noise depend only on (seed, i). `len()` is `samples_per_epoch`.
+    Index i is a global sample number (see `data.samplers.ResumableSampler`): its image, crop,
+    transform and degradation noise depend only on (seed, i). `len()` is `samples_per_epoch`.
 
     Args:
         source: clean images (degraded by `degradation`) or LQ/GT pairs (used as they are).

@@ -10,7 +10,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from data.datasets import EpochSampler
+from data.samplers import ResumableSampler
 
 tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python >= 3.11")
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
@@ -39,10 +39,10 @@ def test_lightning_floor_is_at_least_2_6_1() -> None:
 
 def test_distributed_wrapper_forwards_set_epoch_to_our_sampler() -> None:
     # Lightning wraps a custom training sampler under DDP; without the forwarding (before
-    # 2.6.1) EpochSampler would stay at epoch 0 and every epoch would repeat its samples.
+    # 2.6.1) a sampler handed to it would stay at epoch 0 and every epoch would repeat its samples.
     from lightning_fabric.utilities.distributed import DistributedSamplerWrapper
 
-    sampler = EpochSampler(samples_per_epoch=8)
+    sampler = ResumableSampler(samples_per_epoch=8)
     wrapper = DistributedSamplerWrapper(sampler, num_replicas=2, rank=1, shuffle=False)
     wrapper.set_epoch(3)
     assert sampler.epoch == 3

@@ -13,8 +13,9 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from data.cache import MappedImages, cache_key
-from data.datasets import EpochSampler, TrainPatches
+from data.datasets import TrainPatches
 from data.degradations import BayerMosaic, BicubicDown, GaussianNoise
+from data.samplers import ResumableSampler
 from data.sources import ImageFolder
 
 
@@ -82,7 +83,7 @@ def test_workers_read_the_same_batches_from_the_cache(folder: Path, tmp_path: Pa
     )
 
     def batches(workers: int) -> list[torch.Tensor]:
-        loader = DataLoader(dataset, batch_size=4, sampler=EpochSampler(8), num_workers=workers)
+        loader = DataLoader(dataset, batch_size=4, sampler=ResumableSampler(8), num_workers=workers)
         return [b["lq"] for b in loader]
 
     for a, b in zip(batches(0), batches(1), strict=True):

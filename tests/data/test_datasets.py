@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from data.datasets import EpochSampler, EvalImages, TrainPatches, crop_grid
+from data.datasets import EvalImages, TrainPatches, crop_grid
 from data.degradations import JPEG, BicubicDown, GaussianNoise
+from data.samplers import ResumableSampler
 from data.seeding import eval_generator
 from data.sources import ImageFolder, PairedFolders
 from panet.imaging.color import rgb_to_y
@@ -84,8 +85,8 @@ def test_train_patches_use_all_transforms(tmp_path: Path) -> None:
     assert seen == set(range(8))
 
 
-def test_epoch_sampler_advances_global_indices() -> None:
-    sampler = EpochSampler(3)
+def test_training_sampler_advances_global_indices() -> None:
+    sampler = ResumableSampler(3)
     assert list(sampler) == [0, 1, 2] and len(sampler) == 3
     sampler.set_epoch(2)
     assert list(sampler) == [6, 7, 8]
