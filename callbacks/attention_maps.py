@@ -28,6 +28,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from callbacks.log_targets import image_root, publish_images
+from callbacks.network import module_network
 from callbacks.rendering import (
     crop_window,
     draw_cross,
@@ -139,13 +140,12 @@ class AttentionMapLogger(Callback):
         self._warned = False
 
     def _network(self, pl_module: pl.LightningModule) -> nn.Module:
-        net = getattr(pl_module, self.network_attr, None)
-        if not isinstance(net, nn.Module):
-            raise AttributeError(
-                f"AttentionMapLogger: the LightningModule has no network attribute "
-                f"{self.network_attr!r}; set callbacks.attention_maps.network_attr"
-            )
-        return net
+        return module_network(
+            pl_module,
+            self.network_attr,
+            "AttentionMapLogger",
+            "callbacks.attention_maps.network_attr",
+        )
 
     def on_validation_batch_end(
         self,

@@ -22,6 +22,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from torch import nn
 
+from callbacks.network import module_network
 from panet.models.cost import ModelCost, example_input, model_cost
 
 
@@ -47,13 +48,9 @@ class ModelCostLogger(Callback):
         self.cost: ModelCost | None = None
 
     def _network(self, pl_module: pl.LightningModule) -> nn.Module:
-        net = getattr(pl_module, self.network_attr, None)
-        if not isinstance(net, nn.Module):
-            raise AttributeError(
-                f"ModelCostLogger: the LightningModule has no network attribute "
-                f"{self.network_attr!r}; set callbacks.model_cost.network_attr"
-            )
-        return net
+        return module_network(
+            pl_module, self.network_attr, "ModelCostLogger", "callbacks.model_cost.network_attr"
+        )
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":

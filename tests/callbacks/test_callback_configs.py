@@ -13,7 +13,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from callbacks.multirun_summary import MultirunSummary
-from panet.cli.wandb_run_id import register_resolvers
+from panet.cli.run_setup import register_resolvers  # all of them: the W&B group uses sweep_group
 from tests.callbacks.configured import CONFIGS
 
 GROUPS = {
