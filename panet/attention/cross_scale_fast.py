@@ -17,6 +17,11 @@ pixel shuffle, which puts phase ``(ry, rx)`` of channel ``c`` (stacked index
 ``c*u^2 + ry*u + rx``) at ``(u*m_y + ry, u*m_x + rx)``. That call brings the blocked rows,
 the saved log-sum-exp and the recompute-in-backward of ``panet.attention.fast``; its constant
 divisor 4 is replaced by the authors' 6 here.
+
+Memory. The output is ``u^2`` times the input, so output-sized copies dominate the peak: with
+the ``fast`` implementation each block's paste goes straight into its place in the shuffled
+``[B, C, uH, uW]`` output (``PhaseShuffleLayout``) and backward reads each block's gradient rows
+back from that layout, so neither the padded stacked grid nor the pixel shuffle's copy exists.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from torch import Tensor
 
 from panet.attention.cross_scale import CROSS_SCALE_DIVISOR, check_cross_scale_inputs
 from panet.attention.faithful import OUTPUT_DIVISOR
+from panet.attention.fast import fast_attention_into
 from panet.attention.pyramid import resolve_implementation
 
 #: Block budget (elements of one score-sized buffer) asked of the fast pyramid attention: the
@@ -41,6 +47,56 @@ def phase_stack(value: Tensor, up_factor: int) -> Tensor:
     """``[B, C, H, W]`` -> ``[B, C*u^2, H/u, W/u]``: channel ``c*u^2 + ry*u + rx`` at ``j`` is
     ``value[c, u*j_y + ry, u*j_x + rx]`` (the inverse of ``pixel_shuffle``)."""
     return F.pixel_unshuffle(value, up_factor)
+
+
+class PhaseShuffleLayout:
+    """``panet.attention.fast.OutputLayout`` of the phase-stacked paste: stacked channel
+    ``c*u^2 + ry*u + rx`` at padded query row/column ``(m_y + p, m_x + p)`` is output pixel
+    ``(c, u*m_y + ry, u*m_x + rx)`` of ``[B, C, uH, uW]`` (``pixel_shuffle``'s order)."""
+
+    def __init__(self, height: int, width: int, up_factor: int, pad: int) -> None:
+        self.height, self.width, self.up_factor, self.pad = height, width, up_factor, pad
+
+    def new_output(self, like: Tensor, batch: int, channels: int) -> Tensor:
+        u = self.up_factor
+        return like.new_zeros(batch, channels // (u * u), u * self.height, u * self.width)
+
+    def _phases(self, image: Tensor) -> Tensor:
+        """``[n, C, uH, uW]`` viewed as ``[n, H, W, C, u, u]``."""
+        n, channels, u = image.shape[0], image.shape[1], self.up_factor
+        grid = image.view(n, channels, self.height, u, self.width, u)
+        return grid.permute(0, 2, 4, 1, 3, 5)
+
+    def _rows(self, block: Tensor, first_row: int) -> tuple[Tensor, slice]:
+        """The block's real rows and columns as ``[n, rows, W, C, u, u]`` and the output rows
+        they are."""
+        u, pad = self.up_factor, self.pad
+        n, halo_rows = block.shape[0], block.shape[1] // (self.width + 2 * pad)
+        grid = block.view(n, halo_rows, self.width + 2 * pad, -1, u, u)
+        top = first_row - pad  # output row of the block's first row
+        y0, y1 = max(0, top), min(self.height, top + halo_rows)
+        return grid[:, y0 - top : y1 - top, pad : pad + self.width], slice(y0, y1)
+
+    def add_block(self, out: Tensor, block: Tensor, images: slice, first_row: int) -> None:
+        rows, span = self._rows(block, first_row)
+        self._phases(out[images])[:, span] += rows
+
+    def gather_block(
+        self, grad: Tensor, rows_out: Tensor, images: slice, first_row: int
+    ) -> Tensor:
+        rows_out.zero_()
+        rows, span = self._rows(rows_out, first_row)
+        rows.copy_(self._phases(grad[images])[:, span])
+        return rows_out
+
+
+def _runs_fast(name: str, like: Tensor) -> bool:
+    """Whether pyramid implementation ``name`` runs ``fast`` for tensors like ``like``."""
+    if name == "auto":
+        from panet.attention.auto import choose_implementation
+
+        name = choose_implementation(like.device, like.dtype)
+    return name == "fast"
 
 
 def _pyramid(name: str, **kwargs) -> Tensor:
@@ -66,6 +122,18 @@ def fast_cross_scale(
     ``pyramid_impl`` names the box-sum pyramid attention that runs the matching and paste
     (``fast``, or ``auto``/``dense``/``compiled``, which pick or trace the same function)."""
     check_cross_scale_inputs(query, key, value, up_factor)
+    if _runs_fast(pyramid_impl, query):
+        height, width = query.shape[-2:]
+        return fast_attention_into(
+            PhaseShuffleLayout(height, width, up_factor, pad=1),
+            query,
+            [key],
+            [phase_stack(value, up_factor) * (1.0 / CROSS_SCALE_DIVISOR)],
+            patch_size=3,
+            softmax_scale=softmax_scale,
+            hard=hard,
+            block_elements=CROSS_SCALE_BLOCK_ELEMENTS,
+        )
     # the paste is linear in the values: rescaling them (H*W*C elements) instead of the output
     # (u^2 times more) turns the pyramid constant 4 into the authors' 6 and saves one
     # output-sized tensor in forward and in backward

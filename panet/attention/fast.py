@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -278,6 +279,36 @@ def _blocks(geo: BlockGeometry, batch: int):
             yield images, r0, min(geo.block_rows, geo.height - r0)
 
 
+class OutputLayout(Protocol):
+    """Where the pasted values go, when not into the padded ``[B, (H+2p)(W+2p), C]`` grid.
+
+    The attention Function pastes block by block; a layout takes each block's result and, in
+    backward, hands back the gradient rows of a block, so that a caller that rearranges the
+    output anyway (CSNLN's pixel shuffle) never holds the padded grid beside its own output."""
+
+    def new_output(self, like: Tensor, batch: int, channels: int) -> Tensor:
+        """The zero-filled output for ``batch`` images of ``channels`` pasted channels."""
+        ...
+
+    def add_block(self, out: Tensor, block: Tensor, images: slice, first_row: int) -> None:
+        """Add ``block`` [n, halo_rows * Wq, C] (padded query rows ``first_row`` ..) to ``out``,
+        dropping padded rows and columns."""
+        ...
+
+    def gather_block(
+        self, grad: Tensor, rows_out: Tensor, images: slice, first_row: int
+    ) -> Tensor:
+        """Fill ``rows_out`` [n, halo_rows * Wq, C] with the gradient of those rows (zero at
+        padded positions) and return it."""
+        ...
+
+
+def _block_rows_buffer(like: Tensor, geo: BlockGeometry, channels: int) -> Tensor:
+    """Scratch for one block's pasted (or gradient) rows: [images, (rows + 2p) * Wq, C]."""
+    halo_rows = geo.block_rows + 2 * geo.pad
+    return like.new_empty(geo.block_images, halo_rows * geo.padded_width, channels)
+
+
 class _FastPyramidAttention(torch.autograd.Function):
     """Blocked forward; backward recomputes every block instead of storing the score map.
 
@@ -289,12 +320,16 @@ class _FastPyramidAttention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, query, keys, values, scale, geo: BlockGeometry, native: bool):  # noqa: D102
+    def forward(ctx, query, keys, values, scale, geo: BlockGeometry, native: bool, layout=None):  # noqa: D102
         batch, wq = query.shape[0], geo.padded_width
         lib = native_library() if native else None
         bias = _key_bias(geo, query)
         values_t = values.transpose(1, 2)  # [B, L, C]
-        out = query.new_zeros(batch, geo.padded_height * wq, values.shape[1])
+        if layout is None:
+            out = query.new_zeros(batch, geo.padded_height * wq, values.shape[1])
+        else:
+            out = layout.new_output(query, batch, values.shape[1])
+            block_out = _block_rows_buffer(query, geo, values.shape[1])
         # blocks hold either whole images or rows of one image, so lse slices are contiguous
         lse = query.new_empty(batch, geo.height * wq) if native else None
         work = _Workspace(query, geo, 4)
@@ -314,8 +349,12 @@ class _FastPyramidAttention(torch.autograd.Function):
                 keep_raw=False,
             )
             pasted = _paste(weights, work.get(2, n, halo_rows), work.get(1, n, halo_rows), geo, lib)
-            out[images, halo].baddbmm_(pasted, values_t[images])
-        ctx.geo, ctx.native, ctx.lse = geo, native, lse
+            if layout is None:
+                out[images, halo].baddbmm_(pasted, values_t[images])
+            else:
+                block = torch.bmm(pasted, values_t[images], out=block_out[:n, : halo.stop - halo.start])
+                layout.add_block(out, block, images, r0)
+        ctx.geo, ctx.native, ctx.lse, ctx.layout = geo, native, lse, layout
         ctx.save_for_backward(query, keys, values, scale)
         return out
 
@@ -328,7 +367,11 @@ class _FastPyramidAttention(torch.autograd.Function):
         need_scores = (need_q or need_k or need_s) and not geo.hard
         batch, wq = query.shape[0], geo.padded_width
         bias = _key_bias(geo, query)
-        grad_out = grad_out.contiguous()
+        layout = ctx.layout
+        if layout is None:
+            grad_out = grad_out.contiguous()
+        else:
+            grad_block = _block_rows_buffer(query, geo, values.shape[1])
         d_query = torch.zeros_like(query) if need_scores and need_q else None
         d_keys = torch.zeros_like(keys) if need_scores and need_k else None
         d_scale = torch.zeros_like(scale) if need_scores else None
@@ -339,7 +382,13 @@ class _FastPyramidAttention(torch.autograd.Function):
         for images, r0, rows in _blocks(geo, batch):
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
-            query_rows, grad_rows = query[images, :, halo], grad_out[images, halo]
+            query_rows = query[images, :, halo]
+            if layout is None:
+                grad_rows = grad_out[images, halo]
+            else:
+                grad_rows = layout.gather_block(
+                    grad_out, grad_block[:n, : halo.stop - halo.start], images, r0
+                )
             lse = None if lib is None else ctx.lse[images, r0 * wq : (r0 + rows) * wq]
             if lib is not None and need_scores:
                 # one fused native pass: no raw scores or weights read back from memory
@@ -412,7 +461,7 @@ class _FastPyramidAttention(torch.autograd.Function):
                 d_keys[images].baddbmm_(query_rows, d_pixel)
         if not need_s:
             d_scale = None
-        return d_query, d_keys, d_values, d_scale, None, None
+        return d_query, d_keys, d_values, d_scale, None, None, None
 
 
 def inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
@@ -463,30 +512,19 @@ def _pad_flat(feature: Tensor, pad: int) -> Tensor:
     return F.pad(feature, (pad,) * 4).flatten(2)
 
 
-def fast_attention(
+def _attend(
     query: Tensor,
     keys: Sequence[Tensor],
     values: Sequence[Tensor],
-    *,
     patch_size: int,
     softmax_scale: float,
     hard: bool,
-    block_elements: int | None = None,
-    native: bool | None = None,
-) -> Tensor:
-    """Pyramid attention output (without the residual), computed by the exact fast form.
-
-    Same result and gradients as ``panet.attention.faithful.faithful_attention``, which
-    documents ``query``, ``keys``, ``values``, ``patch_size``, ``softmax_scale`` and ``hard``
-    (with ``hard`` no gradient reaches the query or the keys, as there). Returns ``[B, C, H, W]``.
-
-    Args:
-        block_elements: approximate size of one block buffer (elements); bounds peak memory.
-            None: ``DEFAULT_BLOCK_ELEMENTS``, or, when no gradient is needed, up to
-            1/``INFERENCE_SHARE`` of one image's score map if that is larger.
-        native: use the compiled C kernels (True), the pure-PyTorch path (False), or the
-            kernels when they compile and the tensors are float32/float64 on CPU (None).
-    """
+    block_elements: int | None,
+    native: bool | None,
+    layout: OutputLayout | None,
+) -> tuple[Tensor, BlockGeometry]:
+    """Check the inputs, choose the blocks and run the attention Function: its output (the
+    padded grid, or ``layout``'s output) and the geometry used."""
     check_attention_inputs(query, keys, values, patch_size)
     if block_elements is not None and block_elements < 1:
         raise ValueError(f"block_elements must be positive, got {block_elements}")
@@ -513,14 +551,71 @@ def fast_attention(
         [_pad_flat(inverse_key_norms(key, patch_size).unsqueeze(1), pad)[:, 0] for key in keys],
         dim=1,
     ) * float(softmax_scale)
-    pasted = _FastPyramidAttention.apply(
+    out = _FastPyramidAttention.apply(
         _pad_flat(query, pad).contiguous(),
-        torch.cat([_pad_flat(key, pad) for key in keys], dim=2).contiguous(),
-        torch.cat([_pad_flat(value, pad) for value in values], dim=2).contiguous(),
+        _concat_levels([_pad_flat(key, pad) for key in keys]),
+        _concat_levels([_pad_flat(value, pad) for value in values]),
         scale.contiguous(),
         geo,
         _use_native(native, query, patch_size),
+        layout,
     )
-    grid = pasted.view(batch, height + 2 * pad, width + 2 * pad, -1)
+    return out, geo
+
+
+def _concat_levels(parts: list[Tensor]) -> Tensor:
+    """The levels' padded maps concatenated along the key axis (no copy for one level)."""
+    return parts[0].contiguous() if len(parts) == 1 else torch.cat(parts, dim=2).contiguous()
+
+
+def fast_attention(
+    query: Tensor,
+    keys: Sequence[Tensor],
+    values: Sequence[Tensor],
+    *,
+    patch_size: int,
+    softmax_scale: float,
+    hard: bool,
+    block_elements: int | None = None,
+    native: bool | None = None,
+) -> Tensor:
+    """Pyramid attention output (without the residual), computed by the exact fast form.
+
+    Same result and gradients as ``panet.attention.faithful.faithful_attention``, which
+    documents ``query``, ``keys``, ``values``, ``patch_size``, ``softmax_scale`` and ``hard``
+    (with ``hard`` no gradient reaches the query or the keys, as there). Returns ``[B, C, H, W]``.
+
+    Args:
+        block_elements: approximate size of one block buffer (elements); bounds peak memory.
+            None: ``DEFAULT_BLOCK_ELEMENTS``, or, when no gradient is needed, up to
+            1/``INFERENCE_SHARE`` of one image's score map if that is larger.
+        native: use the compiled C kernels (True), the pure-PyTorch path (False), or the
+            kernels when they compile and the tensors are float32/float64 on CPU (None).
+    """
+    pasted, geo = _attend(
+        query, keys, values, patch_size, softmax_scale, hard, block_elements, native, None
+    )
+    pad, height, width = geo.pad, geo.height, geo.width
+    grid = pasted.view(query.shape[0], height + 2 * pad, width + 2 * pad, -1)
     grid = grid[:, pad : pad + height, pad : pad + width].permute(0, 3, 1, 2)
     return grid / OUTPUT_DIVISOR
+
+
+def fast_attention_into(
+    layout: OutputLayout,
+    query: Tensor,
+    keys: Sequence[Tensor],
+    values: Sequence[Tensor],
+    *,
+    patch_size: int,
+    softmax_scale: float,
+    hard: bool,
+    block_elements: int | None = None,
+    native: bool | None = None,
+) -> Tensor:
+    """``fast_attention``'s pasted values written by ``layout`` (its output, with gradients),
+    not divided by ``OUTPUT_DIVISOR``; the other arguments as ``fast_attention``'s."""
+    out, _ = _attend(
+        query, keys, values, patch_size, softmax_scale, hard, block_elements, native, layout
+    )
+    return out

@@ -11,6 +11,7 @@ from panet.attention.cross_scale import (
     InScaleAttention,
     faithful_cross_scale,
 )
+from panet.attention import cross_scale_fast
 from panet.attention.cross_scale_fast import fast_cross_scale
 from tests.panet.csnln_reference import reference_cross_scale, reference_in_scale
 
@@ -94,6 +95,33 @@ def test_fast_equals_faithful_outputs_and_gradients(u: int, dtype: torch.dtype):
     assert rel(outs[1], outs[0]) <= 1e-5
     for fast, faithful in zip(grads[1], grads[0], strict=True):
         assert rel(fast, faithful) <= 1e-4
+
+
+@pytest.mark.parametrize("u", [2, 3])
+@pytest.mark.parametrize("block_elements", [1, 7000])
+def test_fast_row_blocks_and_strided_gradients_equal_faithful(
+    u: int, block_elements: int, monkeypatch: pytest.MonkeyPatch
+):
+    """The paste written block by block into the shuffled output (PhaseShuffleLayout): row
+    blocks of 4 rows whose halos overlap their neighbours' rows (budget 1), whole images two
+    to a block (budget 7000 at u=2), and an
+    upstream gradient that is neither contiguous nor dense (channels-last, expanded)."""
+    monkeypatch.setattr(cross_scale_fast, "CROSS_SCALE_BLOCK_ELEMENTS", block_elements)
+    query, key, value = _leaves(u, batch=3, height=5, width=3)
+    gen = torch.Generator().manual_seed(11)
+    outs, grads = [], []
+    for fn in (faithful_cross_scale, fast_cross_scale):
+        out = fn(query, key, value, up_factor=u, softmax_scale=10.0)
+        channels_last = torch.randn(out.shape, generator=gen, dtype=out.dtype).to(
+            memory_format=torch.channels_last
+        )
+        gen = torch.Generator().manual_seed(11)
+        outs.append(out)
+        loss = (out * channels_last).sum() + out[:, :, ::2].sum()
+        grads.append(torch.autograd.grad(loss, (query, key, value)))
+    assert rel(outs[1], outs[0]) <= 1e-10
+    for fast, faithful in zip(grads[1], grads[0], strict=True):
+        assert rel(fast, faithful) <= 1e-10
 
 
 def test_fast_module_gradients_reach_every_parameter():
