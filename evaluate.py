@@ -50,7 +50,16 @@ def build_network(cfg: DictConfig) -> tuple[nn.Module, str]:
     if cfg.official_arch is not None or cfg.arch_args:
         raise ConfigError("official_arch/arch_args describe a checkpoint: pass ckpt=<file> too")
     check_model(OmegaConf.to_container(cfg.model, resolve=True), cfg.task, training=False)
-    return instantiate(cfg.model).eval(), f"baseline {cfg.model._target_}"
+    net = instantiate(cfg.model).eval()
+    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    if trainable:
+        # a network built here has random weights: its scores would mean nothing
+        raise ConfigError(
+            f"model={cfg.model._target_} is a trainable network ({trainable:,} parameters) "
+            "with no weights here: evaluate.py takes a trained one from ckpt=<file> (train.py's "
+            "checkpoints/best.ckpt, a network file or the authors' .pt), or model=identity|bicubic"
+        )
+    return net, f"baseline {cfg.model._target_}"
 
 
 def score_sets(

@@ -120,6 +120,26 @@ def test_model_sizes_follow_the_paper(tmp_path: Path) -> None:
     assert (cfg.model.levels, cfg.model.patch_size) == (1, 1)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "steps", "n_feats"),
+    [
+        ([], 2400, 32),
+        (["trainer=gpu"], 2400, 32),  # another trainer keeps the model's length
+        (["trainer.max_steps=50"], 50, 32),  # the command line still wins
+        (["experiment=csnln_x2"], 1_000_000, 32),  # an experiment sets the paper length
+    ],
+)
+def test_csnln_s_carries_its_training_length(
+    overrides: list[str], steps: int, n_feats: int, tmp_path: Path
+) -> None:
+    """300 quick-start steps leave CSNLN-S below bicubic (README): model=csnln_s sets 2400."""
+    base = ["task=sr", "degradation.scale=2", "model=csnln_s"]
+    cfg = compose_config("train", [*base, *overrides], tmp_path)
+    assert (cfg.trainer.max_steps, cfg.model.n_feats) == (steps, n_feats)
+    assert cfg.model._target_ == "panet.models.CSNLN"
+    assert compose_config("train", [], tmp_path).trainer.max_steps == 300
+
+
 @pytest.mark.parametrize("group", ["pyramid", "data", "trainer", "inference", "debug"])
 def test_other_groups_compose_and_instantiate(group: str, tmp_path: Path) -> None:
     for name in group_files(group):

@@ -66,6 +66,15 @@ def test_identity_baseline_and_images(tmp_path: Path) -> None:
     assert metrics["meta"]["torch"] == torch.__version__
 
 
+def test_a_trainable_model_without_weights_is_refused(tmp_path: Path) -> None:
+    """model=csnln_s without ckpt= used to score random weights; it is refused before any
+    image is read."""
+    overrides = ["task=sr", "degradation.scale=2", "model=csnln_s", *EMBEDDED]
+    cfg = compose_config("evaluate", overrides, tmp_path)
+    with pytest.raises(ConfigError, match=r"trainable network \(190,\d{3} parameters\).*ckpt="):
+        evaluate(cfg)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
 def test_cuda_requested_without_cuda_is_a_config_error(tmp_path: Path) -> None:
     cfg = compose_config("evaluate", ["model=identity", "device=cuda", *EMBEDDED], tmp_path)

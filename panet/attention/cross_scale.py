@@ -165,7 +165,8 @@ class InScaleAttention(nn.Module):
 
     θ, φ: 1x1 conv ``C -> C/reduction`` + PReLU (``conv_match1``, ``conv_match2``); g: 1x1
     conv ``C -> C`` + PReLU (``conv_assembly``). No temperature, no residual.
-    Input/output ``[B, C, H, W]``; memory grows as ``(H*W)^2`` per image.
+    Input/output ``[B, C, H, W]``. With autograd memory grows as ``(H*W)^2`` per image (as
+    the authors'); without it, large inputs run in query blocks of bounded memory.
     """
 
     def __init__(self, channels: int = 128, reduction: int = 2) -> None:
@@ -185,8 +186,29 @@ class InScaleAttention(nn.Module):
         query = self.conv_match1(x).flatten(2)  # [B, c, N]
         key = self.conv_match2(x).flatten(2)
         value = self.conv_assembly(x).flatten(2)  # [B, C, N]
-        weights = F.softmax(torch.bmm(query.transpose(1, 2), key), dim=2)  # [B, N, N]
-        return torch.bmm(value, weights.transpose(1, 2)).view(batch, -1, height, width)
+        positions = height * width
+        if torch.is_grad_enabled() or batch * positions * positions <= IN_SCALE_BLOCK_ELEMENTS:
+            weights = F.softmax(torch.bmm(query.transpose(1, 2), key), dim=2)  # [B, N, N]
+            return torch.bmm(value, weights.transpose(1, 2)).view(batch, -1, height, width)
+        return _blocked_in_scale(query, key, value).view(batch, -1, height, width)
+
+
+#: Largest in-scale weight map (elements) built at once without autograd: a whole image, e.g.
+#: a 256x256 LR input (65,536 positions: 17 GB per map), goes through in query blocks instead.
+IN_SCALE_BLOCK_ELEMENTS = 1 << 25
+
+
+def _blocked_in_scale(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
+    """``value @ softmax(query^T key)^T`` [B, C, N] a block of queries at a time: each query's
+    softmax runs over all keys, so the blocks give the same result in bounded memory."""
+    batch, positions = query.shape[0], query.shape[2]
+    rows = max(1, IN_SCALE_BLOCK_ELEMENTS // (batch * positions))
+    out = value.new_empty(value.shape)
+    for start in range(0, positions, rows):
+        block = slice(start, min(positions, start + rows))
+        weights = F.softmax(torch.bmm(query[:, :, block].transpose(1, 2), key), dim=2)
+        out[:, :, block] = torch.bmm(value, weights.transpose(1, 2))
+    return out
 
 
 class CrossScaleAttention(nn.Module):

@@ -11,7 +11,7 @@ from panet.attention.cross_scale import (
     InScaleAttention,
     faithful_cross_scale,
 )
-from panet.attention import cross_scale_fast
+from panet.attention import cross_scale, cross_scale_fast
 from panet.attention.cross_scale_fast import fast_cross_scale
 from tests.panet.csnln_reference import reference_cross_scale, reference_in_scale
 
@@ -49,6 +49,25 @@ def test_in_scale_equals_the_official_forward():
     module = _randomized(InScaleAttention(16))
     x = torch.randn(3, 16, 7, 5, generator=torch.Generator().manual_seed(3))
     assert rel(module(x), reference_in_scale(x, module.state_dict(), "")) <= 1e-5
+
+
+def test_in_scale_without_autograd_runs_in_query_blocks_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Whole-image evaluation (no autograd) must not build the (H*W)^2 map at once."""
+    module = _randomized(InScaleAttention(16))
+    x = torch.randn(2, 16, 7, 5, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        dense = module(x)
+        monkeypatch.setattr(cross_scale, "IN_SCALE_BLOCK_ELEMENTS", 2 * 35 * 4)  # 4 rows
+        calls = []
+        blocked = cross_scale._blocked_in_scale
+        monkeypatch.setattr(
+            cross_scale, "_blocked_in_scale", lambda *a: calls.append(1) or blocked(*a)
+        )
+        out = module(x)
+    assert calls and rel(out, dense) <= 1e-6
+    assert rel(out, reference_in_scale(x, module.state_dict(), "")) <= 1e-5
 
 
 @pytest.mark.parametrize("impl", ["faithful", "fast"])
