@@ -115,7 +115,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         start_run(cfg)
 
     loggers = instantiate_group(cfg.get("logger"))
-    trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = build_trainer(
+        cfg.trainer, network=net, callbacks=callbacks, logger=loggers or False
+    )
     if loggers:
         from callbacks.config_logging import log_resolved_config
 

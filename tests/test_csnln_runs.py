@@ -1,6 +1,7 @@
-"""CSNLN through train.py: x3 under DDP (2 gloo CPU processes) on odd-sized validation images,
-which evaluation pads to the up-factor and crops back; a training patch that is not a multiple
-of the up-factor is refused before anything is built."""
+"""CSNLN through train.py: x3 under DDP (2 gloo CPU processes; CSNLN-S at depth 1, whose last
+projection gets no gradient, so DDP must search for unused parameters) on odd-sized
+validation images, which evaluation pads to the up-factor and crops back; a training patch
+that is not a multiple of the up-factor is refused before anything is built."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from tests.test_ddp import ODD_SET_SIZE, write_odd_benchmark_set
 
 TINY_CSNLN = (
     *(o for o in with_overrides(TINY, "data.patch_size=12") if "n_resblocks" not in o),
-    "model.depth=2",  # at depth 1 the cell's next-LR-features layers get no gradient (DDP)
     "task=sr",
     "degradation.scale=3",
     "model=csnln_s",

@@ -16,6 +16,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from panet.cli.trainer_setup import find_unused_for, trainer_arguments
 from tests.run_helpers import TINY, TINY_MODEL, TINY_MPRNET, compose_config, run_script
 
 #: CSNLN made tiny (8 features, the SEM cell applied twice).
@@ -31,9 +32,10 @@ DDP_FAMILIES: list[tuple[str, tuple[str, ...]]] = [
     ("nonlocal", ("model=nonlocal",)),
     ("resnet", ("model=resnet",)),
     ("mprnet", ("model=mprnet_s", *TINY_MPRNET)),
-    # depth >= 2: at depth 1 the SEM cell's last projection gets no gradient (as in the authors'
-    # code), and DDP needs trainer.strategy.find_unused_parameters=true
     ("csnln", ("model=csnln", "task=sr", "degradation.scale=2", *TINY_CSNLN)),
+    # depth 1: the SEM cell's last projection gets no gradient (as in the authors' code); the
+    # network says so (trains_every_parameter) and build_trainer makes DDP search
+    ("csnln_s-depth1", ("model=csnln_s", "task=sr", "degradation.scale=2", "model.n_feats=8")),
 ]
 _IDS = [name for name, _ in DDP_FAMILIES]
 
@@ -54,11 +56,13 @@ def parameters_without_gradient(net: torch.nn.Module, channels: int, scale: int)
 def test_ddp_preset_finds_unused_parameters_where_a_graph_has_them(
     name: str, overrides: tuple[str, ...], tmp_path: Path
 ) -> None:
-    tiny = () if name in ("mprnet", "csnln") else TINY_MODEL  # they bring their own
+    tiny = () if name.startswith(("mprnet", "csnln")) else TINY_MODEL  # they bring their own
     cfg = compose_config("train", ["trainer=ddp", *tiny, *overrides], tmp_path)
     net = instantiate(cfg.model)
     unused = parameters_without_gradient(net, int(cfg.task.n_colors), int(net.scale))
-    searches = bool(cfg.trainer.strategy.find_unused_parameters)
+    arguments, _ = trainer_arguments(cfg.trainer)
+    find_unused_for(arguments, net)  # what build_trainer gives the Trainer for this network
+    searches = bool(arguments.strategy.find_unused_parameters)
     if name.startswith("panet-hard"):
         assert unused, "hard attention should leave the matching convolutions without gradient"
     assert searches == bool(unused), (name, unused)

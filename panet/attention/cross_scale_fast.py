@@ -81,9 +81,7 @@ class PhaseShuffleLayout:
         rows, span = self._rows(block, first_row)
         self._phases(out[images])[:, span] += rows
 
-    def gather_block(
-        self, grad: Tensor, rows_out: Tensor, images: slice, first_row: int
-    ) -> Tensor:
+    def gather_block(self, grad: Tensor, rows_out: Tensor, images: slice, first_row: int) -> Tensor:
         rows_out.zero_()
         rows, span = self._rows(rows_out, first_row)
         rows.copy_(self._phases(grad[images])[:, span])

@@ -295,9 +295,7 @@ class OutputLayout(Protocol):
         dropping padded rows and columns."""
         ...
 
-    def gather_block(
-        self, grad: Tensor, rows_out: Tensor, images: slice, first_row: int
-    ) -> Tensor:
+    def gather_block(self, grad: Tensor, rows_out: Tensor, images: slice, first_row: int) -> Tensor:
         """Fill ``rows_out`` [n, halo_rows * Wq, C] with the gradient of those rows (zero at
         padded positions) and return it."""
         ...
@@ -352,7 +350,9 @@ class _FastPyramidAttention(torch.autograd.Function):
             if layout is None:
                 out[images, halo].baddbmm_(pasted, values_t[images])
             else:
-                block = torch.bmm(pasted, values_t[images], out=block_out[:n, : halo.stop - halo.start])
+                block = torch.bmm(
+                    pasted, values_t[images], out=block_out[:n, : halo.stop - halo.start]
+                )
                 layout.add_block(out, block, images, r0)
         ctx.geo, ctx.native, ctx.lse, ctx.layout = geo, native, lse, layout
         ctx.save_for_backward(query, keys, values, scale)

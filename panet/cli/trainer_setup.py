@@ -49,8 +49,22 @@ def trainer_arguments(trainer_cfg: DictConfig) -> tuple[DictConfig, bool]:
     return arguments, tf32
 
 
-def build_trainer(trainer_cfg: DictConfig, **kwargs: Any) -> Any:
-    """Switch TF32 as configured and instantiate the ``Trainer`` (``kwargs``: callbacks, ...)."""
+def find_unused_for(arguments: DictConfig, network: Any) -> None:
+    """Make a DDP strategy look for unused parameters when ``network`` says that a step
+    leaves some without gradient (``trains_every_parameter`` False, e.g. CSNLN at depth 1):
+    without it DDP fails on the second step."""
+    strategy = arguments.get("strategy")
+    if network is None or getattr(network, "trains_every_parameter", True):
+        return
+    if isinstance(strategy, DictConfig) and "find_unused_parameters" in strategy:
+        with open_dict(arguments):
+            arguments.strategy.find_unused_parameters = True
+
+
+def build_trainer(trainer_cfg: DictConfig, network: Any = None, **kwargs: Any) -> Any:
+    """Switch TF32 as configured and instantiate the ``Trainer`` (``kwargs``: callbacks, ...);
+    ``network``: the one to be trained (see ``find_unused_for``)."""
     arguments, tf32 = trainer_arguments(trainer_cfg)
+    find_unused_for(arguments, network)
     set_tf32(tf32)
     return instantiate(arguments, **kwargs)

@@ -129,8 +129,9 @@ class CSNLN(nn.Module):
 
     The last application's next-LR features are computed and dropped, as in the authors' code;
     at ``depth=1`` the layers producing them (``SEM.down_sample_2``/``_4``, ``SEM.post_conv``)
-    therefore get no gradient, which DDP refuses unless
-    ``trainer.strategy.find_unused_parameters=true`` (any depth >= 2 trains them all).
+    therefore get no gradient (``trains_every_parameter`` is False), which DDP refuses unless
+    it looks for unused parameters; ``panet.cli.trainer_setup`` turns that on for such a
+    network (any depth >= 2 trains them all).
 
     Forward: ``[B, 3, h, w]`` RGB in [0, 1], ``h`` and ``w`` multiples of ``input_multiple``
     (the up-factor) -> ``[B, 3, scale*h, scale*w]`` (not clamped). 3,061,289 / 6,010,409 /
@@ -180,6 +181,11 @@ class CSNLN(nn.Module):
         self.SEM = SEMCell(n_feats, self.scale, reduction, float(softmax_scale), attention_impl)
         self.tail = nn.Sequential(same_conv(n_feats * self.depth, n_colors, 3))
         self.add_mean = FrozenMeanShift(self.pixel_range, sign=1)
+
+    @property
+    def trains_every_parameter(self) -> bool:
+        """Whether every trainable parameter gets a gradient from a training step."""
+        return self.depth > 1
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B, 3, h, w]`` RGB in [0, 1] -> ``[B, 3, scale*h, scale*w]``."""

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from panet.attention import cross_scale, cross_scale_fast
 from panet.attention.cross_scale import (
     CrossScaleAttention,
     InScaleAttention,
     faithful_cross_scale,
 )
-from panet.attention import cross_scale, cross_scale_fast
 from panet.attention.cross_scale_fast import fast_cross_scale
 from tests.panet.csnln_reference import reference_cross_scale, reference_in_scale
 
