@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from panet.attention import PyramidAttention
+from panet.attention import PyramidAttention, fast
 from panet.attention.faithful import faithful_attention
 from panet.attention.fast import _choose_blocks, fast_attention
 from panet.attention.native import native_library
@@ -106,6 +106,35 @@ def test_fast_is_exact_in_float64(native):
     )
     assert rel(out, ref_out) <= 1e-12
     assert max(rel(g, r) for g, r in zip(grads, ref_grads, strict=True)) <= 1e-12
+
+
+@pytest.mark.parametrize("native", PATHS)
+@pytest.mark.parametrize("columns", [7, 64])
+def test_column_chunked_gemms_are_exact(native, columns, monkeypatch: pytest.MonkeyPatch):
+    """The wide score-sized GEMMs in column chunks (``WIDE_GEMM_COLUMNS``; 7 and 64 do not
+    divide the 370 padded keys of the 5 levels, so the last chunk is partial), rows and images
+    blocked: the same as faithful in float64, forward and backward."""
+    monkeypatch.setattr(fast, "WIDE_GEMM_COLUMNS", columns)
+    calls = []
+    monkeypatch.setattr(fast.torch, "bmm", _counting(fast.torch.bmm, calls))
+    query, keys, values = random_inputs(2, 8, 4, 9, 8, 5, dtype=torch.float64, seed=4)
+    options = dict(patch_size=3, softmax_scale=10.0, hard=False)
+    ref_out, ref_grads = run(faithful_attention, query, keys, values, **options)
+    calls.clear()
+    out, grads = run(
+        fast_attention, query, keys, values, native=native, block_elements=2000, **options
+    )
+    assert len(calls) > 370 // columns  # chunked: more products than one per block
+    assert rel(out, ref_out) <= 1e-12
+    assert max(rel(g, r) for g, r in zip(grads, ref_grads, strict=True)) <= 1e-12
+
+
+def _counting(function, calls: list):
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return counted
 
 
 @pytest.mark.parametrize("native", PATHS)
