@@ -45,6 +45,21 @@ def with_overrides(base: tuple[str, ...], *changes: str) -> tuple[str, ...]:
     return (*(o for o in base if o.split("=", 1)[0] not in keys), *changes)
 
 
+#: TINY with a last.ckpt every step and nothing else written (no test, images, logger,
+#: attention maps, progress bar or summary): runs that check checkpoints and resumes.
+TINY_CHECKPOINTED = with_overrides(
+    TINY,
+    "data.test_sets=[]",
+    "callbacks.last_checkpoint.every_n_train_steps=1",
+    "callbacks.image_panels.num_images=0",
+    "~callbacks.attention_maps",
+    "~callbacks.progress_bar",
+    "logger=none",
+    "test=false",
+    "trainer.enable_model_summary=false",
+)
+
+
 def compose_config(
     name: str, overrides: list[str] | tuple[str, ...], tmp_path: Path, run_dir: Path | None = None
 ) -> DictConfig:

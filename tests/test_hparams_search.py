@@ -13,21 +13,11 @@ import pytest
 import yaml
 
 from panet.cli.sweep_resolvers import OPTUNA_DB
-from tests.run_helpers import TINY, compose_config, run_script, with_overrides
+from tests.run_helpers import compose_config, run_script
+from tests.test_sweeps import SWEEP_JOB
 
 #: Tiny trials of two steps; data.patch_size is searched, so it is not fixed here.
-TRIAL = tuple(
-    o
-    for o in with_overrides(
-        TINY,
-        "trainer=debug",
-        "trainer.max_steps=2",
-        "logger=csv",
-        "data.samples_per_epoch=4",
-        "data.embedded_crop=24",
-    )
-    if not o.startswith("data.patch_size=")
-)
+TRIAL = tuple(o for o in SWEEP_JOB if not o.startswith("data.patch_size="))
 
 
 def search(tmp_path: Path, n_trials: int) -> Path:

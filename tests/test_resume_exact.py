@@ -11,24 +11,12 @@ from typing import Any
 import pytest
 import torch
 
-from tests.run_helpers import TINY, compose_config, run_script, with_overrides
+from tests.run_helpers import TINY_CHECKPOINTED, compose_config, run_script, with_overrides
 from train import train
 
 #: 4 steps per epoch (8 samples, batch 2); 10 steps cross two epoch ends and validations.
 TOTAL_STEPS = 10
-SHORT = with_overrides(
-    TINY,
-    "data.val_sets=[embedded]",
-    "data.test_sets=[]",
-    "callbacks.last_checkpoint.every_n_train_steps=1",
-    "callbacks.image_panels.num_images=0",
-    "~callbacks.attention_maps",
-    "~callbacks.progress_bar",
-    "logger=none",
-    "test=false",
-    "trainer.deterministic=true",
-    "trainer.enable_model_summary=false",
-)
+SHORT = with_overrides(TINY_CHECKPOINTED, "data.val_sets=[embedded]", "trainer.deterministic=true")
 
 
 def last_checkpoint(run_dir: Path) -> dict[str, Any]:

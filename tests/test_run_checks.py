@@ -14,21 +14,10 @@ from PIL import Image
 
 from panet.cli.config_checks import ConfigError
 from panet.training.finite import NonFiniteLossError
-from tests.run_helpers import TINY, compose_config, with_overrides
+from tests.run_helpers import TINY_CHECKPOINTED, compose_config, with_overrides
 from train import train
 
-QUICK = with_overrides(
-    TINY,
-    "trainer.max_steps=2",
-    "data.test_sets=[]",
-    "callbacks.last_checkpoint.every_n_train_steps=1",
-    "callbacks.image_panels.num_images=0",
-    "~callbacks.attention_maps",
-    "~callbacks.progress_bar",
-    "logger=none",
-    "test=false",
-    "trainer.enable_model_summary=false",
-)
+QUICK = with_overrides(TINY_CHECKPOINTED, "trainer.max_steps=2")
 
 
 def run(tmp_path: Path, *changes: str, run_dir: Path | None = None) -> dict:

@@ -31,6 +31,7 @@ import inspect
 import torch.nn.functional as F
 from torch import Tensor
 
+from panet.attention.auto import choose_implementation
 from panet.attention.cross_scale import CROSS_SCALE_DIVISOR, check_cross_scale_inputs
 from panet.attention.faithful import OUTPUT_DIVISOR
 from panet.attention.fast import fast_attention_into
@@ -91,8 +92,6 @@ class PhaseShuffleLayout:
 def _runs_fast(name: str, like: Tensor) -> bool:
     """Whether pyramid implementation ``name`` runs ``fast`` for tensors like ``like``."""
     if name == "auto":
-        from panet.attention.auto import choose_implementation
-
         name = choose_implementation(like.device, like.dtype)
     return name == "fast"
 

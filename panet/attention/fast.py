@@ -541,12 +541,13 @@ def _attend(
     query: Tensor,
     keys: Sequence[Tensor],
     values: Sequence[Tensor],
+    *,
     patch_size: int,
     softmax_scale: float,
     hard: bool,
-    block_elements: int | None,
-    native: bool | None,
-    layout: OutputLayout | None,
+    block_elements: int | None = None,
+    native: bool | None = None,
+    layout: OutputLayout | None = None,
 ) -> tuple[Tensor, BlockGeometry]:
     """Check the inputs, choose the blocks and run the attention Function: its output (the
     padded grid, or ``layout``'s output) and the geometry used."""
@@ -618,7 +619,14 @@ def fast_attention(
             kernels when they compile and the tensors are float32/float64 on CPU (None).
     """
     pasted, geo = _attend(
-        query, keys, values, patch_size, softmax_scale, hard, block_elements, native, None
+        query,
+        keys,
+        values,
+        patch_size=patch_size,
+        softmax_scale=softmax_scale,
+        hard=hard,
+        block_elements=block_elements,
+        native=native,
     )
     pad, height, width = geo.pad, geo.height, geo.width
     grid = pasted.view(query.shape[0], height + 2 * pad, width + 2 * pad, -1)
@@ -627,20 +635,9 @@ def fast_attention(
 
 
 def fast_attention_into(
-    layout: OutputLayout,
-    query: Tensor,
-    keys: Sequence[Tensor],
-    values: Sequence[Tensor],
-    *,
-    patch_size: int,
-    softmax_scale: float,
-    hard: bool,
-    block_elements: int | None = None,
-    native: bool | None = None,
+    layout: OutputLayout, query: Tensor, keys: Sequence[Tensor], values: Sequence[Tensor], **options
 ) -> Tensor:
     """``fast_attention``'s pasted values written by ``layout`` (its output, with gradients),
-    not divided by ``OUTPUT_DIVISOR``; the other arguments as ``fast_attention``'s."""
-    out, _ = _attend(
-        query, keys, values, patch_size, softmax_scale, hard, block_elements, native, layout
-    )
+    not divided by ``OUTPUT_DIVISOR``; ``options`` are ``fast_attention``'s keywords."""
+    out, _ = _attend(query, keys, values, layout=layout, **options)
     return out

@@ -59,6 +59,5 @@ def advise_huge_pages(buffer: Tensor) -> bool:
 def empty_with_huge_pages(like: Tensor, numel: int) -> Tensor:
     """``like.new_empty(numel)``, advised to use huge pages (see the module docstring)."""
     buffer = like.new_empty(numel)
-    if buffer.device.type == "cpu" and numel * buffer.element_size() >= HUGE_PAGE_BYTES:
-        advise_huge_pages(buffer)
+    advise_huge_pages(buffer)
     return buffer

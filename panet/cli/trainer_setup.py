@@ -53,9 +53,9 @@ def find_unused_for(arguments: DictConfig, network: Any) -> None:
     """Make a DDP strategy look for unused parameters when ``network`` says that a step
     leaves some without gradient (``trains_every_parameter`` False, e.g. CSNLN at depth 1):
     without it DDP fails on the second step."""
-    strategy = arguments.get("strategy")
     if network is None or getattr(network, "trains_every_parameter", True):
         return
+    strategy = arguments.get("strategy")
     if isinstance(strategy, DictConfig) and "find_unused_parameters" in strategy:
         with open_dict(arguments):
             arguments.strategy.find_unused_parameters = True
