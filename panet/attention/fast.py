@@ -40,9 +40,8 @@ from panet.attention.native import (
     NATIVE_MAX_PATCH,
     native_box,
     native_library,
-    native_scores_grad,
+    native_paste_stream,
     native_weights,
-    native_weights_grad,
 )
 
 #: Target number of elements of one block buffer (32M float32 = 128 MB; the training shape's
@@ -203,18 +202,20 @@ def _key_bias(geo: BlockGeometry, like: Tensor) -> Tensor:
 
 
 class _Workspace:
-    """Block-sized scratch buffers, allocated once per call and reused by every block: fresh
+    """Block-sized scratch buffers, allocated on first use and reused by every block: fresh
     multi-megabyte allocations per block would cost a page fault per 4 KB on first touch."""
 
-    def __init__(self, like: Tensor, geo: BlockGeometry, count: int) -> None:
-        self.geo = geo
-        halo_rows = geo.block_rows + 2 * geo.pad
-        size = geo.block_images * halo_rows * geo.padded_width * geo.total_keys
-        self.buffers = [empty_with_huge_pages(like, size) for _ in range(count)]
+    def __init__(self, like: Tensor, geo: BlockGeometry) -> None:
+        self.geo, self.like = geo, like
+        self.buffers: dict[int, Tensor] = {}
         self.columns: Tensor | None = None
 
     def get(self, index: int, images: int, rows: int) -> Tensor:
         """Buffer ``index`` viewed as [images, rows * Wq, L_total]."""
+        if index not in self.buffers:
+            halo_rows = self.geo.block_rows + 2 * self.geo.pad
+            size = self.geo.block_images * halo_rows * self.geo.padded_width
+            self.buffers[index] = empty_with_huge_pages(self.like, size * self.geo.total_keys)
         shape = (images, rows * self.geo.padded_width, self.geo.total_keys)
         return self.buffers[index][: images * shape[1] * shape[2]].view(shape)
 
@@ -304,6 +305,103 @@ def _blocks(geo: BlockGeometry, batch: int):
             yield images, r0, min(geo.block_rows, geo.height - r0)
 
 
+def _block_pasted(
+    query_rows: Tensor,
+    keys: Tensor,
+    scale: Tensor,
+    bias: Tensor,
+    geo: BlockGeometry,
+    rows: int,
+    work: _Workspace,
+    lib,
+    lse: Tensor | None,
+    lse_known: bool,
+) -> Tensor:
+    """The adjoint box sum of one block's attention weights onto its rows plus halo,
+    [n, (rows + 2p) * Wq, L] in workspace slot 1 (arguments as ``_block_weights``). The native
+    soft path computes the pixel scores and the weights row by row into the paste and stores
+    neither; hard attention and the eager path store them first."""
+    n, halo_rows = query_rows.shape[0], rows + 2 * geo.pad
+    pasted = work.get(1, n, halo_rows)
+    if lib is None or geo.hard:
+        _, weights = _block_weights(
+            query_rows, keys, scale, bias, geo, rows, work, lib, lse, lse_known, keep_raw=False
+        )
+        return _paste(weights, pasted, work.get(0, n, halo_rows), geo, lib)
+    normalize = not lse_known
+    native_paste_stream(
+        lib, query_rows, keys, scale.contiguous(), bias, lse, normalize, pasted, geo
+    )
+    return pasted
+
+
+def _eager_scores_backward(
+    pixel: Tensor,
+    d_pasted: Tensor,
+    scale: Tensor,
+    bias: Tensor,
+    geo: BlockGeometry,
+    rows: int,
+    work: _Workspace,
+    d_scale: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Pure-PyTorch backward of one block from its pixel scores (slot 0) and dL/d pasted
+    weights (slot 1), both [n, (rows + 2p) * Wq, L]: adds the scale's gradient to ``d_scale``
+    [n, L] and returns the pasted weights and dL/d pixel scores (slots 0 and 1)."""
+    n, halo_rows = pixel.shape[0], rows + 2 * geo.pad
+    raw, weights = work.get(2, n, rows), work.get(3, n, rows)
+    _diagonal_box(pixel, raw, work.get(4, n, rows), geo, geo.pad)
+    scores = torch.addcmul(bias, raw, scale.unsqueeze(1), out=work.get(4, n, rows))
+    torch.ops.aten._softmax.out(scores, -1, False, out=weights)
+    _zero_padded_queries(weights, geo)
+    d_weights = _diagonal_box(d_pasted, work.get(4, n, rows), work.get(0, n, rows), geo, geo.pad)
+    # softmax backward, in place: dS = A * (dA - sum_j A dA)
+    d_weights.mul_(weights)
+    d_weights.addcmul_(weights, d_weights.sum(dim=-1, keepdim=True), value=-1.0)
+    d_scale += raw.mul_(d_weights).sum(dim=1)
+    d_weights.mul_(scale.unsqueeze(1))  # now d loss / d raw scores
+    scratch = work.get(2, n, halo_rows)
+    pasted = _paste(weights, work.get(0, n, halo_rows), scratch, geo, None)
+    return pasted, _paste(d_weights, work.get(1, n, halo_rows), scratch, geo, None)
+
+
+class _InputGrads:
+    """The attention Function's input gradients, accumulated block by block as
+    [B, positions, channels] (BLAS writes these [L, c] and [L, C] products about 1.5x faster
+    than [c, L] ones at the training shape) and handed back as views in the inputs'
+    [B, channels, positions] layout."""
+
+    def __init__(self, query: Tensor, keys: Tensor, values: Tensor, scale: Tensor, needs) -> None:
+        need_q, need_k, need_v, need_scores = needs
+
+        def zeros(like: Tensor, wanted: bool) -> Tensor | None:
+            return like.new_zeros(like.shape[0], like.shape[2], like.shape[1]) if wanted else None
+
+        self.query, self.keys = zeros(query, need_q), zeros(keys, need_k)
+        self.values = zeros(values, need_v)
+        self.scale = torch.zeros_like(scale) if need_scores else None
+
+    def add_values(self, images: slice, grad_rows: Tensor, pasted: Tensor) -> None:
+        """The values' share of one block: pasted^T [L, Q] @ dL/d out [Q, C]."""
+        if self.values is not None:
+            self.values[images].baddbmm_(pasted.transpose(1, 2), grad_rows)
+
+    def add_scores(
+        self, images: slice, halo: slice, query_rows: Tensor, keys: Tensor, d_pixel: Tensor
+    ) -> None:
+        """The query's and keys' share of one block from dL/d pixel scores [n, Q, L]."""
+        if self.query is not None:
+            self.query[images, halo].baddbmm_(d_pixel, keys.transpose(1, 2))
+        if self.keys is not None:
+            self.keys[images].baddbmm_(d_pixel.transpose(1, 2), query_rows.transpose(1, 2))
+
+    def result(self, need_scale: bool) -> tuple[Tensor | None, ...]:
+        """(d query, d keys, d values, d scale) in the Function's input layouts."""
+        grads = (self.query, self.keys, self.values)
+        channels_first = [None if g is None else g.transpose(1, 2) for g in grads]
+        return (*channels_first, self.scale if need_scale else None)
+
+
 class OutputLayout(Protocol):
     """Where the pasted values go, when not into the padded ``[B, (H+2p)(W+2p), C]`` grid.
 
@@ -355,11 +453,11 @@ class _FastPyramidAttention(torch.autograd.Function):
             block_out = _block_rows_buffer(query, geo, values.shape[1])
         # blocks hold either whole images or rows of one image, so lse slices are contiguous
         lse = query.new_empty(batch, geo.height * wq) if native else None
-        work = _Workspace(query, geo, 4)
+        work = _Workspace(query, geo)
         for images, r0, rows in _blocks(geo, batch):
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
-            _, weights = _block_weights(
+            pasted = _block_pasted(
                 query[images, :, halo],
                 keys[images],
                 scale[images],
@@ -369,9 +467,8 @@ class _FastPyramidAttention(torch.autograd.Function):
                 work,
                 lib,
                 lse=None if lse is None else lse[images, r0 * wq : (r0 + rows) * wq],
-                keep_raw=False,
+                lse_known=False,
             )
-            pasted = _paste(weights, work.get(2, n, halo_rows), work.get(1, n, halo_rows), geo, lib)
             if layout is None:
                 out[images, halo].baddbmm_(pasted, values_t[images])
             else:
@@ -397,13 +494,9 @@ class _FastPyramidAttention(torch.autograd.Function):
             grad_out = grad_out.contiguous()
         else:
             grad_block = _block_rows_buffer(query, geo, values.shape[1])
-        d_query = torch.zeros_like(query) if need_scores and need_q else None
-        d_keys = torch.zeros_like(keys) if need_scores and need_k else None
-        d_scale = torch.zeros_like(scale) if need_scores else None
-        d_values = torch.zeros_like(values) if need_v else None
-        work = _Workspace(query, geo, 5)
-        # slots: 0 pixel scores, then pasted, d_pasted, d_pixel in turn; 1 scratch; 2 raw;
-        # 3 weights; 4 d_weights
+        needs = (need_scores and need_q, need_scores and need_k, need_v, need_scores)
+        grads = _InputGrads(query, keys, values, scale, needs)
+        work = _Workspace(query, geo)
         for images, r0, rows in _blocks(geo, batch):
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
@@ -415,78 +508,34 @@ class _FastPyramidAttention(torch.autograd.Function):
                     grad_out, grad_block[:n, : halo.stop - halo.start], images, r0
                 )
             lse = None if lib is None else ctx.lse[images, r0 * wq : (r0 + rows) * wq]
-            if lib is not None and need_scores:
-                # one fused native pass: no raw scores or weights read back from memory
+            if not need_scores:
+                if need_v:
+                    pasted = _block_pasted(
+                        query_rows, keys[images], scale[images], bias, geo, rows, work, lib,
+                        lse=lse, lse_known=True,
+                    )  # fmt: skip
+                    grads.add_values(images, grad_rows, pasted)
+                continue
+            if lib is None:
                 pixel = work.wide_bmm(
                     query_rows.transpose(1, 2), keys[images], work.get(0, n, halo_rows)
                 )
+                # d loss / d weights before their box sum: <grad_out[p], θ[j]>
                 d_pasted = work.wide_bmm(grad_rows, values[images], work.get(1, n, halo_rows))
-                weights, d_weights = work.get(2, n, rows), work.get(3, n, rows)
-                d_scale[images] += native_scores_grad(
-                    lib,
-                    pixel,
-                    d_pasted,
-                    scale[images].contiguous(),
-                    bias,
-                    lse,
-                    weights,
-                    d_weights,
-                    geo,
+                pasted, d_pixel = _eager_scores_backward(
+                    pixel, d_pasted, scale[images], bias, geo, rows, work, grads.scale[images]
                 )
-                if need_v:
-                    pasted = _paste(weights, work.get(0, n, halo_rows), None, geo, lib)
-                    d_values[images].baddbmm_(grad_rows.transpose(1, 2), pasted)
-                d_pixel = _paste(d_weights, work.get(1, n, halo_rows), None, geo, lib)
-                if d_query is not None:
-                    d_query[images, :, halo].baddbmm_(keys[images], d_pixel.transpose(1, 2))
-                if d_keys is not None:
-                    d_keys[images].baddbmm_(query_rows, d_pixel)
-                continue
-            raw, weights = _block_weights(
-                query_rows,
-                keys[images],
-                scale[images],
-                bias,
-                geo,
-                rows,
-                work,
-                lib,
-                lse=lse,
-                lse_known=True,
-                keep_raw=need_scores,
-            )
-            if need_v:
-                pasted = _paste(
-                    weights, work.get(0, n, halo_rows), work.get(1, n, halo_rows), geo, lib
-                )
-                d_values[images].baddbmm_(grad_rows.transpose(1, 2), pasted)
-            if not need_scores:
-                continue
-            # d loss / d weights: box sum of <grad_out[p], θ[j]> along the diagonal
-            d_pasted = work.wide_bmm(grad_rows, values[images], work.get(0, n, halo_rows))
-            d_weights = work.get(4, n, rows)
-            if lib is None:
-                _diagonal_box(d_pasted, d_weights, work.get(1, n, rows), geo, geo.pad)
-                # softmax backward, in place: dS = A * (dA - sum_j A dA)
-                d_weights.mul_(weights)
-                d_weights.addcmul_(weights, d_weights.sum(dim=-1, keepdim=True), value=-1.0)
-                d_scale[images] += raw.mul_(d_weights).sum(dim=1)
-                d_weights.mul_(scale[images].unsqueeze(1))
             else:
-                d_scale[images] += native_weights_grad(
-                    lib, d_pasted, weights, raw, scale[images].contiguous(), d_weights, geo
-                )
-            # d_weights now holds d loss / d raw scores
-            d_pixel = _paste(
-                d_weights, work.get(0, n, halo_rows), work.get(1, n, halo_rows), geo, lib
-            )
-            if d_query is not None:
-                d_query[images, :, halo].baddbmm_(keys[images], d_pixel.transpose(1, 2))
-            if d_keys is not None:
-                d_keys[images].baddbmm_(query_rows, d_pixel)
-        if not need_s:
-            d_scale = None
-        return d_query, d_keys, d_values, d_scale, None, None, None
+                # one native pass from the matmuls' inputs: the pixel scores, the weights and
+                # their gradients are computed row by row into the two pastes, never stored
+                pasted, d_pixel = work.get(0, n, halo_rows), work.get(1, n, halo_rows)
+                grads.scale[images] += native_paste_stream(
+                    lib, query_rows, keys[images], scale[images].contiguous(), bias, lse, False,
+                    pasted, geo, grad_rows=grad_rows, values=values[images], d_pixel=d_pixel,
+                )  # fmt: skip
+            grads.add_values(images, grad_rows, pasted)
+            grads.add_scores(images, halo, query_rows, keys[images], d_pixel)
+        return (*grads.result(need_s), None, None, None)
 
 
 def inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:

@@ -8,6 +8,10 @@
 #include <string.h>
 #define CHUNK 512
 #define MAX_TAPS 121 /* patches up to 11 x 11 (NATIVE_MAX_PATCH); larger use the eager path */
+#define VBYTES 32 /* SIMD vector size: one AVX2 register, two NEON or SSE registers */
+#define VL ((long)(VBYTES / sizeof(REAL))) /* lanes of REAL per vector */
+#define PW (2 * VL) /* keys per packed panel */
+#define MR 6 /* pixel-score rows per register tile: 6 x 2 accumulators + 2 panel vectors */
 
 #define REAL float
 #define IREAL int32_t

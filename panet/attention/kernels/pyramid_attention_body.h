@@ -38,24 +38,36 @@ static inline REAL NAME(exp)(REAL x) {
     return x < lo ? 0 : p * two_n.value;
 }
 
-/* The k x k diagonal box sum of one chunk [c0, c1) of level j's keys for output row
-   (i, q): d[k] = sum_{oy,ox in [-pad,pad]} src[i, q + qoff + oy*wq + ox, k + oy*wk + ox]
-   for c0 <= k < c1, with ``level`` = src + ks[j] and source positions outside rows [0, qs)
-   or the level's keys [0, kl) counting as zero. ``d`` is indexed like the keys. */
-static inline void NAME(box_chunk)(const REAL *level, REAL *d, long i, long q, long qs,
-                                   long row, long kl, long wk, long qoff, long wq, long pad,
-                                   long c0, long c1) {
+/* Source rows of the k² taps of output row q: rp[u] for tap u = (oy + pad) * (2 pad + 1) +
+   (ox + pad) is source row r = q + qoff + oy * wq + ox, or NULL where r is outside [0, qs).
+   Row r lies at base + r * row, or, in a ring of ``ring`` rows (ring > 0), at
+   base + (r % ring) * row. */
+static inline void NAME(tap_rows)(const REAL **rp, const REAL *base, long ring, long qs,
+                                  long row, long q, long qoff, long wq, long pad) {
+    long u = 0;
+    for (long oy = -pad; oy <= pad; ++oy)
+        for (long ox = -pad; ox <= pad; ++ox, ++u) {
+            long r = q + qoff + oy * wq + ox;
+            rp[u] = r < 0 || r >= qs ? NULL : base + (ring ? r % ring : r) * row;
+        }
+}
+
+/* The k x k diagonal box sum of one chunk [c0, c1) of one level's keys (at offset ``ks`` in
+   every row, ``kl`` keys, key-grid width ``wk``): d[k] = sum_taps rp[u][ks + k + oy*wk + ox]
+   for c0 <= k < c1, with missing rows (NULL) and keys outside [0, kl) counting as zero.
+   ``d`` points at the level's first key. */
+static inline void NAME(box_chunk)(const REAL *const *rp, REAL *d, long ks, long kl, long wk,
+                                   long pad, long c0, long c1) {
     const REAL *tp[MAX_TAPS];
     long lo[MAX_TAPS], hi[MAX_TAPS];
-    long nt = 0, mid0 = c0, mid1 = c1;
+    long nt = 0, mid0 = c0, mid1 = c1, u = 0;
     for (long oy = -pad; oy <= pad; ++oy) {
-        for (long ox = -pad; ox <= pad; ++ox) {
-            long r = q + qoff + oy * wq + ox;
-            if (r < 0 || r >= qs) continue;
+        for (long ox = -pad; ox <= pad; ++ox, ++u) {
+            if (!rp[u]) continue;
             long sh = oy * wk + ox;
             lo[nt] = c0 + sh < 0 ? -sh : c0;
             hi[nt] = c1 + sh > kl ? kl - sh : c1;
-            tp[nt] = level + (i * qs + r) * row + sh;
+            tp[nt] = rp[u] + ks + sh;
             if (lo[nt] > mid0) mid0 = lo[nt];
             if (hi[nt] < mid1) mid1 = hi[nt];
             ++nt;
@@ -75,30 +87,36 @@ static inline void NAME(box_chunk)(const REAL *level, REAL *d, long i, long q, l
     /* the rest, tap by tap with clipping */
     for (long k = c0; k < mid0; ++k) d[k] = 0;
     for (long k = mid1; k < c1; ++k) d[k] = 0;
-    for (long u = 0; u < nt; ++u) {
-        const REAL *s = tp[u];
-        long e0 = lo[u], e1 = hi[u] < mid0 ? hi[u] : mid0;
+    for (long v = 0; v < nt; ++v) {
+        const REAL *s = tp[v];
+        long e0 = lo[v], e1 = hi[v] < mid0 ? hi[v] : mid0;
         #pragma omp simd
         for (long k = e0; k < e1; ++k) d[k] += s[k];
-        e0 = lo[u] > mid1 ? lo[u] : mid1;
-        e1 = hi[u];
+        e0 = lo[v] > mid1 ? lo[v] : mid1;
+        e1 = hi[v];
         #pragma omp simd
         for (long k = e0; k < e1; ++k) d[k] += s[k];
     }
 }
 
-/* The box sum of every level for output row t = i * qd + q into dst [row] (keys of level j at
-   [ks[j], ks[j] + klen[j]), key-grid width wk[j]). */
-static inline void NAME(box_row)(const REAL *src, REAL *dst, long t, long qs, long qd,
-                                 long row, long nlev, const long *ks, const long *klen,
-                                 const long *wk, long qoff, long wq, long pad) {
-    long i = t / qd, q = t % qd;
+/* The box sum of every level (keys of level j at [ks[j], ks[j] + klen[j]), key-grid width
+   wk[j]) from the tap rows ``rp`` into dst [row]. */
+static inline void NAME(box_taps)(const REAL *const *rp, REAL *dst, long nlev, const long *ks,
+                                  const long *klen, const long *wk, long pad) {
     for (long j = 0; j < nlev; ++j)
         for (long c0 = 0; c0 < klen[j]; c0 += CHUNK) {
             long c1 = c0 + CHUNK < klen[j] ? c0 + CHUNK : klen[j];
-            NAME(box_chunk)(src + ks[j], dst + ks[j], i, q, qs, row, klen[j], wk[j],
-                            qoff, wq, pad, c0, c1);
+            NAME(box_chunk)(rp, dst + ks[j], ks[j], klen[j], wk[j], pad, c0, c1);
         }
+}
+
+/* The box sum for output row q of image i of src [n, qs, row] into dst [row]. */
+static inline void NAME(box_row)(const REAL *src, REAL *dst, long i, long q, long qs, long row,
+                                 long nlev, const long *ks, const long *klen, const long *wk,
+                                 long qoff, long wq, long pad) {
+    const REAL *rp[MAX_TAPS];
+    NAME(tap_rows)(rp, src + i * qs * row, 0, qs, row, q, qoff, wq, pad);
+    NAME(box_taps)(rp, dst, nlev, ks, klen, wk, pad);
 }
 
 /* Plain box sum (the paste): out [n, qd, row] from src [n, qs, row]. */
@@ -107,7 +125,8 @@ void NAME(diag_box)(const REAL *src, REAL *out, long qs, long qd, long row, long
                     long pad, long n, int threads) {
     #pragma omp parallel for schedule(static) num_threads(threads)
     for (long t = 0; t < n * qd; ++t)
-        NAME(box_row)(src, out + t * row, t, qs, qd, row, nlev, ks, klen, wk, qoff, wq, pad);
+        NAME(box_row)(src, out + t * row, t / qd, t % qd, qs, row, nlev, ks, klen, wk, qoff,
+                       wq, pad);
 }
 
 /* Attention weights of rows [n, qd] from pixel scores src [n, qs, row]: raw = box sum (kept
@@ -133,7 +152,7 @@ void NAME(weights)(const REAL *src, REAL *raw, REAL *weights, const REAL *scale,
         }
         /* the box sum goes to this row of raw, or to a private row that stays in cache */
         REAL *x = raw ? raw + t * row : own;
-        NAME(box_row)(src, x, t, qs, qd, row, nlev, ks, klen, wk, qoff, wq, pad);
+        NAME(box_row)(src, x, i, t % qd, qs, row, nlev, ks, klen, wk, qoff, wq, pad);
         if (padded) continue;
         const REAL *sc = scale + i * row;
         if (!normalize) {
@@ -162,75 +181,177 @@ void NAME(weights)(const REAL *src, REAL *raw, REAL *weights, const REAL *scale,
     }
 }
 
-/* Gradient of the raw scores of rows [n, qd]: dA = box sum of src = dL/d(pasted) [n, qs, row],
-   then the softmax backward dS = A * (dA - sum_k A dA), written as out = dS * scale[i] (the
-   gradient of the raw scores); part[thread, i, k] += dS * raw (the gradient of the scale). */
-void NAME(weights_grad)(const REAL *src, const REAL *a, const REAL *raw, const REAL *scale,
-                        REAL *out, REAL *part, long qs, long qd, long row, long nlev,
-                        const long *ks, const long *klen, const long *wk, long qoff, long wq,
-                        long pad, long n, int threads) {
-    #pragma omp parallel num_threads(threads)
-    {
-    REAL *mine = part + (long)omp_get_thread_num() * n * row;
-    #pragma omp for schedule(static)
-    for (long t = 0; t < n * qd; ++t) {
-        long i = t / qd;
-        REAL *d = out + t * row, *pr = mine + i * row;
-        const REAL *ar = a + t * row, *rr = raw + t * row, *sc = scale + i * row;
-        NAME(box_row)(src, d, t, qs, qd, row, nlev, ks, klen, wk, qoff, wq, pad);
-        REAL dot = 0;
-        #pragma omp simd reduction(+:dot)
-        for (long k = 0; k < row; ++k) dot += ar[k] * d[k];
-        #pragma omp simd
-        for (long k = 0; k < row; ++k) {
-            REAL ds = ar[k] * (d[k] - dot);
-            pr[k] += ds * rr[k];
-            d[k] = ds * sc[k];
+/* SIMD vectors of the build target (GCC / Clang vector extensions: AVX2 here, NEON or SSE
+   elsewhere), unaligned loads and stores; a key panel is PW = two vectors wide. */
+typedef REAL NAME(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(REAL))));
+
+/* Pixel-score rows r0 .. r0 + MR - 1 of one image: out[m][k] = sum_j a[m * c + j] *
+   keys[j][k] for all ``row`` keys, from the keys packed in panels [ceil(row / PW)][c][PW]
+   (``panels``). A 6 x 16 register tile over the c-long inner product (c = 32 or 64 here):
+   BLAS runs these thin products at about half its speed and writes the whole [Q, L] map,
+   which the caller keeps in a ring of rows instead. */
+static void NAME(pixel_rows)(const REAL *a, long c, const REAL *panels, REAL *const *out,
+                             long row) {
+    const long vl = VL, pw = PW;
+    for (long k0 = 0; k0 < row; k0 += pw) {
+        const REAL *panel = panels + (k0 / pw) * c * pw;
+        NAME(vec) acc[MR][2];
+        for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = (NAME(vec)){0};
+        for (long j = 0; j < c; ++j) {
+            NAME(vec) b0 = *(const NAME(vec) *)(panel + j * pw);
+            NAME(vec) b1 = *(const NAME(vec) *)(panel + j * pw + vl);
+            for (int m = 0; m < MR; ++m) {
+                REAL x = a[m * c + j];
+                acc[m][0] += x * b0;
+                acc[m][1] += x * b1;
+            }
         }
-    }
+        if (k0 + pw <= row) {
+            for (int m = 0; m < MR; ++m) {
+                *(NAME(vec) *)(out[m] + k0) = acc[m][0];
+                *(NAME(vec) *)(out[m] + k0 + vl) = acc[m][1];
+            }
+        } else {
+            REAL tile[PW];
+            for (int m = 0; m < MR; ++m) {
+                *(NAME(vec) *)tile = acc[m][0];
+                *(NAME(vec) *)(tile + vl) = acc[m][1];
+                for (long k = k0; k < row; ++k) out[m][k] = tile[k - k0];
+            }
+        }
     }
 }
 
-/* Backward of rows [n, qd] in one pass, recomputing the scores instead of storing them:
-   raw = box sum of the pixel scores p [n, qs, row] (a private row), A = exp(raw * scale[i] +
-   bias - lse[t]) (written to ``a``, needed by the paste), dA = box sum of dp = dL/d(pasted)
-   [n, qs, row], dS = A * (dA - sum_k A dA); out = dS * scale[i] (the gradient of the raw
-   scores) and part[thread, i, k] += dS * raw (the gradient of the scale). Padded query
-   columns get all-zero A and out. Fuses the recompute of ``weights`` with ``weights_grad``,
-   so neither raw nor A is read back from memory. */
-void NAME(scores_grad)(const REAL *p, const REAL *dp, const REAL *scale, const REAL *bias,
-                       const REAL *lse, REAL *a, REAL *out, REAL *part, long qs, long qd,
-                       long row, long nlev, const long *ks, const long *klen, const long *wk,
-                       long qoff, long wq, long pad, long n, int threads) {
+/* Pixel-score rows [first, first + MR) ∩ [0, qs) of image rows ``a`` [qs, c] into their
+   slots of a ring of ``ring`` rows; rows past qs go to the scratch row ``spare`` (their
+   inputs to ``tail``, MR x c scratch). */
+static void NAME(pixel_group)(const REAL *a, long c, const REAL *panels, REAL *ring_rows,
+                              long ring, long first, long qs, long row, REAL *spare,
+                              REAL *tail) {
+    REAL *out[MR];
+    const REAL *rows = a + first * c;
+    for (int m = 0; m < MR; ++m)
+        out[m] = first + m < qs ? ring_rows + ((first + m) % ring) * row : spare;
+    if (first + MR > qs) { /* zero-filled copy of the last rows: no read past the input */
+        memset(tail, 0, sizeof(REAL) * MR * c);
+        memcpy(tail, rows, sizeof(REAL) * (qs - first) * c);
+        rows = tail;
+    }
+    NAME(pixel_rows)(rows, c, panels, out, row);
+}
+
+/* The softmax (or its backward) streamed straight into its paste, so that neither the pixel
+   scores nor the weights nor their gradients ever go to memory. Output rows [n, qs] (the
+   block's rows plus halo) are split evenly over the threads; each thread computes, in order,
+   the pixel-score rows (from the query rows qt [n, qs, c] and the key panels kp) into a ring,
+   the weight rows [n, qa] (qa = qs - 2 pad wq) that its output rows need into a second ring
+   of 2 (pad wq + pad) + 1 rows, and pastes each output row from that ring as soon as its last
+   weight row is there. Rows on either side of a thread's share are computed by both
+   neighbours; the log-sum-exp and the scale gradient come only from the rows a thread owns
+   (output row = weight row + pad wq).
+
+   Forward (gt NULL): A = softmax(raw * scale[i] + bias) with raw = box sum of the pixel
+   scores, its log-sum-exp stored in lse (normalize), or A = exp(s - lse) with lse given;
+   pasted = adjoint box sum of A. Backward (gt = dL/d output rows [n, qs, cv], vp the value
+   panels): also dA = box sum of gt . values, dS = A * (dA - sum_k A dA), part[thread, i, k]
+   += dS * raw, and d_pixel = adjoint box sum of dS * scale[i] (the gradient of the pixel
+   scores). Padded query columns have zero weights. */
+void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
+                        const REAL *vp, long cv, const REAL *scale, const REAL *bias,
+                        REAL *lse, int normalize, REAL *pasted, REAL *d_pixel, REAL *part,
+                        long qs, long row, long nlev, const long *ks, const long *klen,
+                        const long *wk, long wq, long pad, long n, int threads) {
+    const long reach = pad * wq + pad, ring = 2 * reach + 1, ring_p = ring + MR;
+    const long qa = qs - 2 * pad * wq, lp = (row + PW - 1) / PW * PW;
     #pragma omp parallel num_threads(threads)
     {
-    REAL *x = (REAL *)malloc(sizeof(REAL) * row);
-    REAL *mine = part + (long)omp_get_thread_num() * n * row;
-    #pragma omp for schedule(static)
-    for (long t = 0; t < n * qd; ++t) {
-        long i = t / qd, col = (t % qd) % wq;
-        REAL *w = a + t * row, *d = out + t * row, *pr = mine + i * row;
-        if (col < pad || col >= wq - pad) {
-            memset(w, 0, sizeof(REAL) * row);
-            memset(d, 0, sizeof(REAL) * row);
-            continue;
+    int nt = omp_get_num_threads(), me = omp_get_thread_num();
+    long b0 = n * qs * me / nt, b1 = n * qs * (me + 1) / nt;
+    long rings = gt ? 2 : 1;
+    REAL *x = (REAL *)malloc(sizeof(REAL) * row * (2 + rings * (ring + ring_p)));
+    REAL *tail = (REAL *)malloc(sizeof(REAL) * MR * (c > cv ? c : cv));
+    REAL *spare = x + row, *ring_a = spare + row, *ring_d = ring_a + ring * row;
+    REAL *ring_s = ring_a + rings * ring * row, *ring_g = ring_s + ring_p * row;
+    REAL *mine = part ? part + (long)me * n * row : NULL;
+    const REAL *rp[MAX_TAPS];
+    long image = -1, next = 0, pnext = 0;
+    for (long t = b0; t < b1; ++t) {
+        long i = t / qs, q = t % qs;
+        long last = q - pad * wq + reach < qa - 1 ? q - pad * wq + reach : qa - 1;
+        if (i != image) {
+            image = i;
+            next = q - pad * wq - reach > 0 ? q - pad * wq - reach : 0;
+            pnext = next - pad > 0 ? next - pad : 0;
         }
-        const REAL *sc = scale + i * row;
-        REAL l = lse[t];
-        NAME(box_row)(p, x, t, qs, qd, row, nlev, ks, klen, wk, qoff, wq, pad);
-        #pragma omp simd
-        for (long k = 0; k < row; ++k) w[k] = NAME(exp)(x[k] * sc[k] + bias[k] - l);
-        NAME(box_row)(dp, d, t, qs, qd, row, nlev, ks, klen, wk, qoff, wq, pad);
-        REAL dot = 0;
-        #pragma omp simd reduction(+:dot)
-        for (long k = 0; k < row; ++k) dot += w[k] * d[k];
-        #pragma omp simd
-        for (long k = 0; k < row; ++k) {
-            REAL ds = w[k] * (d[k] - dot);
-            pr[k] += ds * x[k];
-            d[k] = ds * sc[k];
+        for (; next <= last; ++next) {
+            long r = next, col = r % wq, slot = r % ring;
+            int own = i * qs + r + pad * wq >= b0 && i * qs + r + pad * wq < b1;
+            REAL *w = ring_a + slot * row, *d = ring_d + slot * row;
+            /* the pixel-score rows this weight row's box sum reads */
+            long need = r + pad * wq + reach < qs - 1 ? r + pad * wq + reach : qs - 1;
+            for (; pnext <= need; pnext += MR) {
+                NAME(pixel_group)(qt + i * qs * c, c, kp + i * lp * c, ring_s, ring_p, pnext,
+                                  qs, row, spare, tail);
+                if (gt)
+                    NAME(pixel_group)(gt + i * qs * cv, cv, vp + i * lp * cv, ring_g, ring_p,
+                                      pnext, qs, row, spare, tail);
+            }
+            if (col < pad || col >= wq - pad) {
+                memset(w, 0, sizeof(REAL) * row);
+                if (gt) memset(d, 0, sizeof(REAL) * row);
+                if (own && normalize && !gt) lse[i * qa + r] = 0;
+                continue;
+            }
+            const REAL *sc = scale + i * row;
+            NAME(tap_rows)(rp, ring_s, ring_p, qs, row, r, pad * wq, wq, pad);
+            NAME(box_taps)(rp, x, nlev, ks, klen, wk, pad);
+            if (normalize && !gt) {
+                REAL m = -INFINITY, sum = 0;
+                #pragma omp simd reduction(max:m)
+                for (long k = 0; k < row; ++k) {
+                    w[k] = x[k] * sc[k] + bias[k];
+                    m = w[k] > m ? w[k] : m;
+                }
+                #pragma omp simd reduction(+:sum)
+                for (long k = 0; k < row; ++k) {
+                    w[k] = NAME(exp)(w[k] - m);
+                    sum += w[k];
+                }
+                REAL inv = 1 / sum;
+                #pragma omp simd
+                for (long k = 0; k < row; ++k) w[k] *= inv;
+                if (own) lse[i * qa + r] = m + log(sum);
+                continue;
+            }
+            REAL l = lse[i * qa + r];
+            #pragma omp simd
+            for (long k = 0; k < row; ++k) w[k] = NAME(exp)(x[k] * sc[k] + bias[k] - l);
+            if (!gt) continue;
+            NAME(tap_rows)(rp, ring_g, ring_p, qs, row, r, pad * wq, wq, pad);
+            NAME(box_taps)(rp, d, nlev, ks, klen, wk, pad);
+            REAL dot = 0;
+            #pragma omp simd reduction(+:dot)
+            for (long k = 0; k < row; ++k) dot += w[k] * d[k];
+            REAL *pr = mine + i * row;
+            if (own) {
+                #pragma omp simd
+                for (long k = 0; k < row; ++k) {
+                    REAL ds = w[k] * (d[k] - dot);
+                    pr[k] += ds * x[k];
+                    d[k] = ds * sc[k];
+                }
+            } else {
+                #pragma omp simd
+                for (long k = 0; k < row; ++k) d[k] = w[k] * (d[k] - dot) * sc[k];
+            }
         }
+        NAME(tap_rows)(rp, ring_a, ring, qa, row, q, -pad * wq, wq, pad);
+        NAME(box_taps)(rp, pasted + t * row, nlev, ks, klen, wk, pad);
+        if (!gt) continue;
+        NAME(tap_rows)(rp, ring_d, ring, qa, row, q, -pad * wq, wq, pad);
+        NAME(box_taps)(rp, d_pixel + t * row, nlev, ks, klen, wk, pad);
     }
+    free(tail);
     free(x);
     }
 }

@@ -108,9 +108,16 @@ def test_fast_is_exact_in_float64(native):
     assert max(rel(g, r) for g, r in zip(grads, ref_grads, strict=True)) <= 1e-12
 
 
-@pytest.mark.parametrize("native", PATHS)
+# the native soft path computes its pixel scores itself; hard attention still uses the GEMMs
+GEMM_PATHS = [
+    pytest.param(True, True, marks=needs_native, id="native-hard"),
+    pytest.param(False, False, id="eager"),
+]
+
+
+@pytest.mark.parametrize(("native", "hard"), GEMM_PATHS)
 @pytest.mark.parametrize("columns", [7, 64])
-def test_column_chunked_gemms_are_exact(native, columns, monkeypatch: pytest.MonkeyPatch):
+def test_column_chunked_gemms_are_exact(native, hard, columns, monkeypatch: pytest.MonkeyPatch):
     """The wide score-sized GEMMs in column chunks (``WIDE_GEMM_COLUMNS``; 7 and 64 do not
     divide the 370 padded keys of the 5 levels, so the last chunk is partial), rows and images
     blocked: the same as faithful in float64, forward and backward."""
@@ -118,13 +125,40 @@ def test_column_chunked_gemms_are_exact(native, columns, monkeypatch: pytest.Mon
     calls = []
     monkeypatch.setattr(fast.torch, "bmm", _counting(fast.torch.bmm, calls))
     query, keys, values = random_inputs(2, 8, 4, 9, 8, 5, dtype=torch.float64, seed=4)
-    options = dict(patch_size=3, softmax_scale=10.0, hard=False)
+    options = dict(patch_size=3, softmax_scale=10.0, hard=hard)
     ref_out, ref_grads = run(faithful_attention, query, keys, values, **options)
     calls.clear()
     out, grads = run(
         fast_attention, query, keys, values, native=native, block_elements=2000, **options
     )
     assert len(calls) > 370 // columns  # chunked: more products than one per block
+    assert rel(out, ref_out) <= 1e-12
+    assert max(rel(g, r) for g, r in zip(grads, ref_grads, strict=True)) <= 1e-12
+
+
+@needs_native
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(("embed", "channels"), [(4, 8), (7, 13), (70, 5)])
+@pytest.mark.parametrize("block_elements", [1 << 22, 2000], ids=["one-block", "row-blocks"])
+def test_streamed_native_pass_is_exact_for_any_thread_split(
+    threads, embed, channels, block_elements
+):
+    """The native soft path computes each block's pixel scores in register tiles of 6 rows by
+    one panel of keys, from inner dimensions c and C that need not fill a vector, and splits
+    the block's rows over the threads (each recomputes the rows next to its share): the same
+    as faithful in float64 for every split, including 3 threads on odd row counts."""
+    query, keys, values = random_inputs(3, channels, embed, 9, 7, 5, dtype=torch.float64, seed=6)
+    options = dict(patch_size=3, softmax_scale=10.0, hard=False)
+    ref_out, ref_grads = run(faithful_attention, query, keys, values, **options)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out, grads = run(
+            fast_attention, query, keys, values, native=True, block_elements=block_elements,
+            **options,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
     assert rel(out, ref_out) <= 1e-12
     assert max(rel(g, r) for g, r in zip(grads, ref_grads, strict=True)) <= 1e-12
 
