@@ -45,16 +45,17 @@ from panet.attention.native import (
 )
 
 #: Target number of elements of one block buffer (32M float32 = 128 MB; the training shape's
-#: 48x48 image with 5 levels needs 21M, so one image per block); up to five such buffers live
-#: at once. Smaller blocks cut memory but add recomputed halo rows and, above all, many more
-#: small parallel regions, whose thread synchronisation is costly on a busy machine.
+#: 48x48 image with 5 levels needs 21M, so one image per block); two such buffers live at once
+#: on the native soft path, up to five on the others. Smaller blocks cut memory but add
+#: recomputed halo rows and, above all, many more small parallel regions, whose thread
+#: synchronisation is costly on a busy machine.
 DEFAULT_BLOCK_ELEMENTS = 1 << 25
 #: Without autograd the authors' forward holds several full [M, H, W] score maps per image;
-#: a forward-only call may then use blocks of up to 1/``INFERENCE_SHARE`` of one score map
-#: each (four live at once: half a score map), which on large tiles cuts the recomputed halo
-#: rows (at 128x128, 13 rows per block instead of 4) while keeping well under 1/3 of the
-#: faithful path's peak memory.
-INFERENCE_SHARE = 8
+#: a forward-only call may then let its live block buffers (one on the native soft path, four
+#: on the others) hold up to 1/``INFERENCE_SHARE`` of one score map together, which on large
+#: tiles cuts the rows recomputed around every block and thread share (at 128x128 natively,
+#: 64 rows per block instead of 4) while keeping well under 1/3 of the faithful path's peak.
+INFERENCE_SHARE = 2
 #: Columns (keys) per GEMM when a block's score-sized product has a small inner dimension
 #: (the c = 32 pixel scores, the C = 64 gradient of the paste): MKL writes a [rows, L] output
 #: with long rows about half as fast as it writes [rows, 512] pieces, even counting the copy
@@ -571,14 +572,15 @@ def _use_native(native: bool | None, like: Tensor, patch_size: int) -> bool:
 
 
 def _default_block_elements(
-    query: Tensor, keys: Sequence[Tensor], values: Sequence[Tensor], queries: int
+    query: Tensor, keys: Sequence[Tensor], values: Sequence[Tensor], queries: int, buffers: int
 ) -> int:
-    """Block budget of ``fast_attention`` when the caller gives none (see ``INFERENCE_SHARE``)."""
+    """Block budget of ``fast_attention`` when the caller gives none, for a path holding
+    ``buffers`` block buffers in forward (see ``INFERENCE_SHARE``)."""
     tensors = [query, *keys, *values]
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return DEFAULT_BLOCK_ELEMENTS
     score_map = queries * sum(key.shape[2] * key.shape[3] for key in keys)
-    return max(DEFAULT_BLOCK_ELEMENTS, score_map // INFERENCE_SHARE)
+    return max(DEFAULT_BLOCK_ELEMENTS, score_map // (INFERENCE_SHARE * buffers))
 
 
 def _pad_flat(feature: Tensor, pad: int) -> Tensor:
@@ -607,8 +609,10 @@ def _attend(
     batch, _, height, width = query.shape
     level_sizes = tuple((int(key.shape[2]), int(key.shape[3])) for key in keys)
     total_keys = sum((h + 2 * pad) * (w + 2 * pad) for h, w in level_sizes)
+    native = _use_native(native, query, patch_size)
     if block_elements is None:
-        block_elements = _default_block_elements(query, keys, values, height * width)
+        buffers = 1 if native and not hard else 4  # pasted only, or also scores and weights
+        block_elements = _default_block_elements(query, keys, values, height * width, buffers)
     block_rows, block_images = _choose_blocks(
         batch, height, width + 2 * pad, pad, total_keys, block_elements
     )
@@ -632,7 +636,7 @@ def _attend(
         _concat_levels([_pad_flat(value, pad) for value in values]),
         scale.contiguous(),
         geo,
-        _use_native(native, query, patch_size),
+        native,
         layout,
     )
     return out, geo
@@ -662,8 +666,8 @@ def fast_attention(
 
     Args:
         block_elements: approximate size of one block buffer (elements); bounds peak memory.
-            None: ``DEFAULT_BLOCK_ELEMENTS``, or, when no gradient is needed, up to
-            1/``INFERENCE_SHARE`` of one image's score map if that is larger.
+            None: ``DEFAULT_BLOCK_ELEMENTS``, or, when no gradient is needed, a share of
+            one image's score map if that is larger (see ``INFERENCE_SHARE``).
         native: use the compiled C kernels (True), the pure-PyTorch path (False), or the
             kernels when they compile and the tensors are float32/float64 on CPU (None).
     """

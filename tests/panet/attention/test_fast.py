@@ -274,9 +274,13 @@ def test_forward_only_blocks_grow_with_the_score_map_not_training_ones():
 
     query, keys, values = random_inputs(1, 8, 4, 128, 128, 5)
     score_map = 128 * 128 * sum(k.shape[2] * k.shape[3] for k in keys)
-    assert _default_block_elements(query, keys, values, 128 * 128) == DEFAULT_BLOCK_ELEMENTS
+    for buffers in (1, 4):
+        budget = _default_block_elements(query, keys, values, 128 * 128, buffers)
+        assert budget == DEFAULT_BLOCK_ELEMENTS
     with torch.no_grad():
-        assert _default_block_elements(query, keys, values, 128 * 128) == score_map // 8
+        # the live buffers together hold half a score map: one on the streamed path, four else
+        assert _default_block_elements(query, keys, values, 128 * 128, 1) == score_map // 2
+        assert _default_block_elements(query, keys, values, 128 * 128, 4) == score_map // 8
     small = random_inputs(1, 8, 4, 16, 16, 5)
     with torch.no_grad():
-        assert _default_block_elements(*small, 256) == DEFAULT_BLOCK_ELEMENTS
+        assert _default_block_elements(*small, 256, 1) == DEFAULT_BLOCK_ELEMENTS
