@@ -22,6 +22,14 @@ autograd Function saves only its (small) inputs and each query's softmax log-sum
 recomputes each block in backward (the weights then come out of one ``exp(s - lse)`` per score,
 without normalizing again), so the full score map is never held, neither in forward nor in
 backward.
+
+Native path. Between the matmuls on the block's outputs (the paste with the values, the
+gradients of values, query and keys, left to BLAS) one C pass per block does the rest from the
+matmuls' inputs: it computes the pixel scores itself in register tiles into a ring of rows,
+the weights (or, in backward, their gradient) into a second ring, and writes only the pasted
+rows (backward: also dL/d pixel scores), so no score-sized buffer is written and read back
+between the steps (``panet.attention.native``). Hard attention and the pure-PyTorch fallback
+store the scores and weights of a block in between.
 """
 
 from __future__ import annotations
@@ -57,7 +65,8 @@ DEFAULT_BLOCK_ELEMENTS = 1 << 25
 #: 64 rows per block instead of 4) while keeping well under 1/3 of the faithful path's peak.
 INFERENCE_SHARE = 2
 #: Columns (keys) per GEMM when a block's score-sized product has a small inner dimension
-#: (the c = 32 pixel scores, the C = 64 gradient of the paste): MKL writes a [rows, L] output
+#: (the c = 32 pixel scores, the C = 64 gradient of the paste; on the hard and pure-PyTorch
+#: paths, the native soft path computes these itself): MKL writes a [rows, L] output
 #: with long rows about half as fast as it writes [rows, 512] pieces, even counting the copy
 #: of each piece into place (measured at the 48x48 training block and the inference tiles,
 #: 1 and 2 threads: 1.8-2.4x on those GEMMs).

@@ -1,16 +1,22 @@
 """Native kernels of the fast pyramid attention: compiling, loading and calling them.
 
-Everything between the matmuls of ``panet.attention.fast`` is bandwidth-bound: one pass over a
-block's [Q, L] buffer costs about as much as a c-dimensional matmul producing it. The C loops in
-``kernels/pyramid_attention.c`` (package data) walk the query rows in order (every tap then
-reads its source rows as one sequential stream), sum the k² taps in registers and finish each
-query row while it is still in cache: the scores kernel fuses the box sum with the scaling and
-the softmax (or, in backward, with exp(s - lse) from the log-sum-exp saved by forward), and the
-gradient kernel fuses the box sum of dL/dA with the softmax backward, so each [Q, L] buffer is
-written once and read about once. The C code is compiled on first use with the system C
-compiler (well under a second, no torch headers), loaded through ctypes and run with OpenMP on
-torch's thread count. Without a compiler, or with PANET_ATTENTION_NATIVE=0, ``fast`` uses its
-eager PyTorch path. Both paths are exact and tested against each other.
+Everything between the matmuls of ``panet.attention.fast`` is bandwidth-bound when done in
+steps: one pass over a block's [Q, L] buffer costs about as much as a c-dimensional matmul
+producing it. ``paste_stream`` in ``kernels/pyramid_attention_body.h`` (package data) therefore
+does one block in one pass from the matmuls' inputs: it computes the c-dimensional pixel
+scores itself (6 rows x 16 keys register tiles, about 58 GFLOP/s per core on the 2-core AMD EPYC
+development machine, where BLAS runs these thin products at about half that and writes the
+whole map) into a ring of rows, sums the k² diagonal taps of each score row in registers, takes
+the joint softmax (backward: exp(s - lse) from the log-sum-exp saved by forward, the C-dimensional
+gradient rows, their box sum and the softmax backward) into a second ring, and pastes each
+output row from that ring as soon as its last weight row is there; only the pasted rows
+(backward: also the gradient of the pixel scores) go to memory. Hard attention and the
+pure-PyTorch fallback use the stepwise kernels (``weights``, ``diag_box``).
+
+The C code is compiled on first use with the system C compiler (well under a second, no torch
+headers), loaded through ctypes and run with OpenMP on torch's thread count. Without a
+compiler, or with PANET_ATTENTION_NATIVE=0, ``fast`` uses its eager PyTorch path. Both paths
+are exact and tested against each other and against ``faithful``.
 """
 
 from __future__ import annotations

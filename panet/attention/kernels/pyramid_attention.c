@@ -1,6 +1,7 @@
-/* Native kernels of the fast pyramid attention: the diagonal box sums fused with the softmax
-   and its backward, for float and double. Compiled on first use by panet/attention/native.py
-   with the system C compiler and OpenMP; loaded through ctypes (no torch headers needed). */
+/* Native kernels of the fast pyramid attention: the pixel scores, the diagonal box sums, the
+   softmax and its backward and the paste of one block in one pass, for float and double.
+   Compiled on first use by panet/attention/native.py with the system C compiler and OpenMP;
+   loaded through ctypes (no torch headers needed). */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
