@@ -219,6 +219,7 @@ class _Workspace:
         self.geo, self.like = geo, like
         self.buffers: dict[int, Tensor] = {}
         self.columns: Tensor | None = None
+        self.flat: Tensor | None = None
 
     def get(self, index: int, images: int, rows: int) -> Tensor:
         """Buffer ``index`` viewed as [images, rows * Wq, L_total]."""
@@ -228,6 +229,12 @@ class _Workspace:
             self.buffers[index] = empty_with_huge_pages(self.like, size * self.geo.total_keys)
         shape = (images, rows * self.geo.padded_width, self.geo.total_keys)
         return self.buffers[index][: images * shape[1] * shape[2]].view(shape)
+
+    def scratch(self, elements: int) -> Tensor:
+        """A flat buffer of at least ``elements``, kept (and grown) across the blocks."""
+        if self.flat is None or self.flat.numel() < elements:
+            self.flat = empty_with_huge_pages(self.like, elements)
+        return self.flat
 
     def wide_bmm(self, a: Tensor, b: Tensor, out: Tensor) -> Tensor:
         """``out = a @ b`` [n, M, L] for a small inner dimension (c or C) and all the keys:
@@ -340,7 +347,7 @@ def _block_pasted(
         return _paste(weights, pasted, work.get(0, n, halo_rows), geo, lib)
     normalize = not lse_known
     native_paste_stream(
-        lib, query_rows, keys, scale.contiguous(), bias, lse, normalize, pasted, geo
+        lib, query_rows, keys, scale.contiguous(), bias, lse, normalize, pasted, geo, work.scratch
     )
     return pasted
 
@@ -541,7 +548,8 @@ class _FastPyramidAttention(torch.autograd.Function):
                 pasted, d_pixel = work.get(0, n, halo_rows), work.get(1, n, halo_rows)
                 grads.scale[images] += native_paste_stream(
                     lib, query_rows, keys[images], scale[images].contiguous(), bias, lse, False,
-                    pasted, geo, grad_rows=grad_rows, values=values[images], d_pixel=d_pixel,
+                    pasted, geo, work.scratch, grad_rows=grad_rows, values=values[images],
+                    d_pixel=d_pixel,
                 )  # fmt: skip
             grads.add_values(images, grad_rows, pasted)
             grads.add_scores(images, halo, query_rows, keys[images], d_pixel)

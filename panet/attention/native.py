@@ -90,9 +90,11 @@ def _compile():
     for tag in ("f32", "f64"):
         getattr(lib, f"diag_box_{tag}").argtypes = [ptr] * 2 + [c_long] * 2 + geometry
         getattr(lib, f"weights_{tag}").argtypes = [ptr] * 6 + [c_int] + [c_long] * 2 + geometry
-        stream = [ptr, ptr, c_long] * 2 + [ptr] * 3 + [c_int] + [ptr] * 3
+        stream = [ptr, ptr, c_long] * 2 + [ptr] * 3 + [c_int] + [ptr] * 4
         stream += [c_long] * 3 + [ptr] * 3 + [c_long] * 3 + [c_int]  # qs, row, nlev, ...
         getattr(lib, f"paste_stream_{tag}").argtypes = stream
+        getattr(lib, f"paste_stream_scratch_{tag}").argtypes = [c_long] * 5 + [c_int]
+        getattr(lib, f"paste_stream_scratch_{tag}").restype = c_long
     return lib
 
 
@@ -168,6 +170,7 @@ def native_paste_stream(
     normalize: bool,
     pasted: Tensor,
     geo: BlockGeometry,
+    scratch,
     grad_rows: Tensor | None = None,
     values: Tensor | None = None,
     d_pixel: Tensor | None = None,
@@ -179,7 +182,8 @@ def native_paste_stream(
 
     Backward, with ``grad_rows`` (dL/d block output [n, Qs, C]) and ``values`` [n, C, L]:
     ``d_pixel`` [n, Qs, L] also receives the gradient of the pixel scores, and the gradient of
-    ``scale`` [n, L] is returned."""
+    ``scale`` [n, L] is returned. ``scratch(elements)`` returns a flat buffer of at least that
+    many elements, kept across the blocks of a call (the threads' rings of rows)."""
     n, channels, qs = query_rows.shape
     threads = torch.get_num_threads()
     query_t = query_rows.transpose(1, 2).contiguous()
@@ -191,8 +195,10 @@ def native_paste_stream(
     inputs = (_ptr(query_t), _ptr(panels), channels, _ptr(grad_c), _ptr(value_panels))
     inputs += (0 if values is None else values.shape[1],)
     rest = (_ptr(scale), _ptr(bias), _ptr(lse), int(normalize))
-    outputs = (_ptr(pasted), _ptr(d_pixel), _ptr(parts))
     row, nlev, ks, klen, wk, _, wq, pad, _, threads = _geometry_args(geo, n, 0)
+    size = getattr(lib, f"paste_stream_scratch_{_tag(scale)}")
+    per_thread = size(row, wq, pad, channels, inputs[-1], int(grad_rows is not None))
+    outputs = (_ptr(pasted), _ptr(d_pixel), _ptr(parts), _ptr(scratch(threads * per_thread)))
     kernel = getattr(lib, f"paste_stream_{_tag(scale)}")
     kernel(*inputs, *rest, *outputs, qs, row, nlev, ks, klen, wk, wq, pad, n, threads)
     return None if parts is None else parts.sum(dim=0)

@@ -256,20 +256,29 @@ static void NAME(pixel_group)(const REAL *a, long c, const REAL *panels, REAL *r
    panels): also dA = box sum of gt . values, dS = A * (dA - sum_k A dA), part[thread, i, k]
    += dS * raw, and d_pixel = adjoint box sum of dS * scale[i] (the gradient of the pixel
    scores). Padded query columns have zero weights. */
+/* Elements of scratch one thread of paste_stream needs (its rings, rows and tiles). */
+long NAME(paste_stream_scratch)(long row, long wq, long pad, long c, long cv, int backward) {
+    const long ring = 2 * (pad * wq + pad) + 1, ring_p = ring + MR;
+    return row * (2 + (backward ? 2 : 1) * (ring + ring_p)) + MR * (c > cv ? c : cv);
+}
+
 void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
                         const REAL *vp, long cv, const REAL *scale, const REAL *bias,
                         REAL *lse, int normalize, REAL *pasted, REAL *d_pixel, REAL *part,
-                        long qs, long row, long nlev, const long *ks, const long *klen,
-                        const long *wk, long wq, long pad, long n, int threads) {
+                        REAL *scratch, long qs, long row, long nlev, const long *ks,
+                        const long *klen, const long *wk, long wq, long pad, long n,
+                        int threads) {
     const long reach = pad * wq + pad, ring = 2 * reach + 1, ring_p = ring + MR;
     const long qa = qs - 2 * pad * wq, lp = (row + PW - 1) / PW * PW;
+    const long own_scratch = NAME(paste_stream_scratch)(row, wq, pad, c, cv, gt != NULL);
     #pragma omp parallel num_threads(threads)
     {
     int nt = omp_get_num_threads(), me = omp_get_thread_num();
     long b0 = n * qs * me / nt, b1 = n * qs * (me + 1) / nt;
     long rings = gt ? 2 : 1;
-    REAL *x = (REAL *)malloc(sizeof(REAL) * row * (2 + rings * (ring + ring_p)));
-    REAL *tail = (REAL *)malloc(sizeof(REAL) * MR * (c > cv ? c : cv));
+    /* scratch reused by every block of a call: fresh pages per block would fault on touch */
+    REAL *x = scratch + me * own_scratch;
+    REAL *tail = x + row * (2 + rings * (ring + ring_p));
     REAL *spare = x + row, *ring_a = spare + row, *ring_d = ring_a + ring * row;
     REAL *ring_s = ring_a + rings * ring * row, *ring_g = ring_s + ring_p * row;
     REAL *mine = part ? part + (long)me * n * row : NULL;
@@ -351,7 +360,5 @@ void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
         NAME(tap_rows)(rp, ring_d, ring, qa, row, q, -pad * wq, wq, pad);
         NAME(box_taps)(rp, d_pixel + t * row, nlev, ks, klen, wk, pad);
     }
-    free(tail);
-    free(x);
     }
 }
