@@ -38,6 +38,33 @@ static inline REAL NAME(exp)(REAL x) {
     return x < lo ? 0 : p * two_n.value;
 }
 
+/* w = softmax(x * sc + bias) over one row; returns its log-sum-exp. */
+static inline REAL NAME(softmax_row)(const REAL *x, const REAL *sc, const REAL *bias, REAL *w,
+                                     long row) {
+    REAL m = -INFINITY, sum = 0;
+    #pragma omp simd reduction(max:m)
+    for (long k = 0; k < row; ++k) {
+        w[k] = x[k] * sc[k] + bias[k];
+        m = w[k] > m ? w[k] : m;
+    }
+    #pragma omp simd reduction(+:sum)
+    for (long k = 0; k < row; ++k) {
+        w[k] = NAME(exp)(w[k] - m);
+        sum += w[k];
+    }
+    REAL inv = 1 / sum;
+    #pragma omp simd
+    for (long k = 0; k < row; ++k) w[k] *= inv;
+    return m + log(sum);
+}
+
+/* w = exp(x * sc + bias - lse) over one row: the softmax with its log-sum-exp known. */
+static inline void NAME(exp_row)(const REAL *x, const REAL *sc, const REAL *bias, REAL lse,
+                                 REAL *w, long row) {
+    #pragma omp simd
+    for (long k = 0; k < row; ++k) w[k] = NAME(exp)(x[k] * sc[k] + bias[k] - lse);
+}
+
 /* Source rows of the k² taps of output row q: rp[u] for tap u = (oy + pad) * (2 pad + 1) +
    (ox + pad) is source row r = q + qoff + oy * wq + ox, or NULL where r is outside [0, qs).
    Row r lies at base + r * row, or, in a ring of ``ring`` rows (ring > 0), at
@@ -157,25 +184,10 @@ void NAME(weights)(const REAL *src, REAL *raw, REAL *weights, const REAL *scale,
         const REAL *sc = scale + i * row;
         if (!normalize) {
             REAL l = lse[t];
-            #pragma omp simd
-            for (long k = 0; k < row; ++k) w[k] = NAME(exp)(x[k] * sc[k] + bias[k] - l);
+            NAME(exp_row)(x, sc, bias, l, w, row);
             continue;
         }
-        REAL m = -INFINITY, sum = 0;
-        #pragma omp simd reduction(max:m)
-        for (long k = 0; k < row; ++k) {
-            w[k] = x[k] * sc[k] + bias[k];
-            m = w[k] > m ? w[k] : m;
-        }
-        #pragma omp simd reduction(+:sum)
-        for (long k = 0; k < row; ++k) {
-            w[k] = NAME(exp)(w[k] - m);
-            sum += w[k];
-        }
-        REAL inv = 1 / sum;
-        #pragma omp simd
-        for (long k = 0; k < row; ++k) w[k] *= inv;
-        lse[t] = m + log(sum);
+        lse[t] = NAME(softmax_row)(x, sc, bias, w, row);
     }
     free(own);
     }
@@ -315,26 +327,11 @@ void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
             NAME(tap_rows)(rp, ring_s, ring_p, qs, row, r, pad * wq, wq, pad);
             NAME(box_taps)(rp, x, nlev, ks, klen, wk, pad);
             if (normalize && !gt) {
-                REAL m = -INFINITY, sum = 0;
-                #pragma omp simd reduction(max:m)
-                for (long k = 0; k < row; ++k) {
-                    w[k] = x[k] * sc[k] + bias[k];
-                    m = w[k] > m ? w[k] : m;
-                }
-                #pragma omp simd reduction(+:sum)
-                for (long k = 0; k < row; ++k) {
-                    w[k] = NAME(exp)(w[k] - m);
-                    sum += w[k];
-                }
-                REAL inv = 1 / sum;
-                #pragma omp simd
-                for (long k = 0; k < row; ++k) w[k] *= inv;
-                if (own) lse[i * qa + r] = m + log(sum);
+                REAL l = NAME(softmax_row)(x, sc, bias, w, row);
+                if (own) lse[i * qa + r] = l;
                 continue;
             }
-            REAL l = lse[i * qa + r];
-            #pragma omp simd
-            for (long k = 0; k < row; ++k) w[k] = NAME(exp)(x[k] * sc[k] + bias[k] - l);
+            NAME(exp_row)(x, sc, bias, lse[i * qa + r], w, row);
             if (!gt) continue;
             NAME(tap_rows)(rp, ring_g, ring_p, qs, row, r, pad * wq, wq, pad);
             NAME(box_taps)(rp, d, nlev, ks, klen, wk, pad);
