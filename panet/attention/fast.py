@@ -46,6 +46,7 @@ from panet.attention.faithful import KEY_NORM_EPS, OUTPUT_DIVISOR, check_attenti
 from panet.attention.huge_pages import empty_with_huge_pages
 from panet.attention.native import (
     NATIVE_MAX_PATCH,
+    key_panels,
     native_box,
     native_library,
     native_paste_stream,
@@ -271,38 +272,30 @@ def _block_weights(
     rows: int,
     work: _Workspace,
     lib,
-    lse: Tensor | None = None,
-    lse_known: bool = False,
-    keep_raw: bool = True,
-) -> tuple[Tensor | None, Tensor]:
-    """Raw box-summed scores ``Y`` and attention weights ``A`` of one block, both
-    [n, rows * Wq, L_total] in the padded layout (``A`` zero at padded queries and keys).
+    lse: Tensor | None,
+) -> Tensor:
+    """Attention weights ``A`` of one block, [n, rows * Wq, L_total] in the padded layout (zero
+    at padded queries and keys), stored step by step (hard attention, the eager path).
 
     ``query_rows`` [n, c, (rows + 2p) * Wq] (the block's rows plus halo), ``keys`` [n, c, L],
     ``scale`` [n, L] (softmax scale / key norm, zero at padded keys), ``bias`` [L]. Uses
-    workspace slots 0 (pixel scores), 1 (scratch), 2 (raw) and 3 (weights).
-
-    Native path only: ``lse`` [n, rows * Wq] (contiguous) receives each query's softmax
-    log-sum-exp, or, with ``lse_known``, provides it (saved by forward), which turns the
-    softmax into one ``exp(s - lse)`` per score; without ``keep_raw`` ``Y`` is not written
-    (returned as None).
+    workspace slots 0 (pixel scores), 1 (scratch), 2 (raw) and 3 (weights). Native path only:
+    ``lse`` [n, rows * Wq] (contiguous) receives each query's softmax log-sum-exp.
     """
     n, halo_rows = query_rows.shape[0], rows + 2 * geo.pad
     pixel = work.wide_bmm(query_rows.transpose(1, 2), keys, work.get(0, n, halo_rows))
-    raw, weights = work.get(2, n, rows), work.get(3, n, rows)
+    weights = work.get(3, n, rows)
     if lib is None:
-        _diagonal_box(pixel, raw, work.get(1, n, rows), geo, geo.pad)
+        raw = _diagonal_box(pixel, work.get(2, n, rows), work.get(1, n, rows), geo, geo.pad)
         scores = torch.addcmul(bias, raw, scale.unsqueeze(1), out=work.get(1, n, rows))
         torch.ops.aten._softmax.out(scores, -1, False, out=weights)
         _zero_padded_queries(weights, geo)
     else:
-        raw = raw if keep_raw else None
-        normalize = not lse_known or geo.hard
-        native_weights(lib, pixel, raw, weights, scale.contiguous(), bias, lse, normalize, geo)
+        native_weights(lib, pixel, weights, scale.contiguous(), bias, lse, geo)
     if geo.hard:
         weights.copy_(weights == weights.amax(dim=-1, keepdim=True))
         _zero_padded_queries(weights, geo)
-    return raw, weights
+    return weights
 
 
 def _paste(weights: Tensor, out: Tensor, partial: Tensor | None, geo: BlockGeometry, lib) -> Tensor:
@@ -322,9 +315,15 @@ def _blocks(geo: BlockGeometry, batch: int):
             yield images, r0, min(geo.block_rows, geo.height - r0)
 
 
+def _streams(native: bool, geo: BlockGeometry) -> bool:
+    """Whether blocks go through the streamed native pass (soft attention on the native path)."""
+    return native and not geo.hard
+
+
 def _block_pasted(
     query_rows: Tensor,
     keys: Tensor,
+    panels: Tensor | None,
     scale: Tensor,
     bias: Tensor,
     geo: BlockGeometry,
@@ -335,20 +334,19 @@ def _block_pasted(
     lse_known: bool,
 ) -> Tensor:
     """The adjoint box sum of one block's attention weights onto its rows plus halo,
-    [n, (rows + 2p) * Wq, L] in workspace slot 1 (arguments as ``_block_weights``). The native
-    soft path computes the pixel scores and the weights row by row into the paste and stores
-    neither; hard attention and the eager path store them first."""
+    [n, (rows + 2p) * Wq, L] in workspace slot 1 (arguments as ``_block_weights``). With
+    ``panels`` (``key_panels`` of ``keys``) the streamed native pass computes the pixel scores
+    and the weights row by row into the paste, using ``lse`` when ``lse_known``; otherwise
+    (hard attention, the eager path) they are stored first."""
     n, halo_rows = query_rows.shape[0], rows + 2 * geo.pad
     pasted = work.get(1, n, halo_rows)
-    if lib is None or geo.hard:
-        _, weights = _block_weights(
-            query_rows, keys, scale, bias, geo, rows, work, lib, lse, lse_known, keep_raw=False
-        )
+    if panels is None:
+        weights = _block_weights(query_rows, keys, scale, bias, geo, rows, work, lib, lse)
         return _paste(weights, pasted, work.get(0, n, halo_rows), geo, lib)
-    normalize = not lse_known
     native_paste_stream(
-        lib, query_rows, keys, scale.contiguous(), bias, lse, normalize, pasted, geo, work.scratch
-    )
+        lib, query_rows, panels, scale.contiguous(), bias, lse, not lse_known, pasted, geo,
+        work.scratch,
+    )  # fmt: skip
     return pasted
 
 
@@ -471,12 +469,14 @@ class _FastPyramidAttention(torch.autograd.Function):
         # blocks hold either whole images or rows of one image, so lse slices are contiguous
         lse = query.new_empty(batch, geo.height * wq) if native else None
         work = _Workspace(query, geo)
+        panels = key_panels(keys) if _streams(native, geo) else None  # packed once per call
         for images, r0, rows in _blocks(geo, batch):
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
             pasted = _block_pasted(
                 query[images, :, halo],
                 keys[images],
+                None if panels is None else panels[images],
                 scale[images],
                 bias,
                 geo,
@@ -514,6 +514,9 @@ class _FastPyramidAttention(torch.autograd.Function):
         needs = (need_scores and need_q, need_scores and need_k, need_v, need_scores)
         grads = _InputGrads(query, keys, values, scale, needs)
         work = _Workspace(query, geo)
+        streams = _streams(ctx.native, geo)
+        panels = key_panels(keys) if streams else None  # packed once per call
+        value_panels = key_panels(values) if streams and need_scores else None
         for images, r0, rows in _blocks(geo, batch):
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
@@ -528,8 +531,8 @@ class _FastPyramidAttention(torch.autograd.Function):
             if not need_scores:
                 if need_v:
                     pasted = _block_pasted(
-                        query_rows, keys[images], scale[images], bias, geo, rows, work, lib,
-                        lse=lse, lse_known=True,
+                        query_rows, keys[images], None if panels is None else panels[images],
+                        scale[images], bias, geo, rows, work, lib, lse=lse, lse_known=True,
                     )  # fmt: skip
                     grads.add_values(images, grad_rows, pasted)
                 continue
@@ -547,9 +550,9 @@ class _FastPyramidAttention(torch.autograd.Function):
                 # their gradients are computed row by row into the two pastes, never stored
                 pasted, d_pixel = work.get(0, n, halo_rows), work.get(1, n, halo_rows)
                 grads.scale[images] += native_paste_stream(
-                    lib, query_rows, keys[images], scale[images].contiguous(), bias, lse, False,
-                    pasted, geo, work.scratch, grad_rows=grad_rows, values=values[images],
-                    d_pixel=d_pixel,
+                    lib, query_rows, panels[images], scale[images].contiguous(), bias, lse,
+                    False, pasted, geo, work.scratch, grad_rows=grad_rows,
+                    value_panels=value_panels[images], d_pixel=d_pixel,
                 )  # fmt: skip
             grads.add_values(images, grad_rows, pasted)
             grads.add_scores(images, halo, query_rows, keys[images], d_pixel)

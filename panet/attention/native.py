@@ -89,7 +89,7 @@ def _compile():
     geometry = [c_long] * 2 + [ptr] * 3 + [c_long] * 4 + [c_int]  # row, nlev, ..., threads
     for tag in ("f32", "f64"):
         getattr(lib, f"diag_box_{tag}").argtypes = [ptr] * 2 + [c_long] * 2 + geometry
-        getattr(lib, f"weights_{tag}").argtypes = [ptr] * 6 + [c_int] + [c_long] * 2 + geometry
+        getattr(lib, f"weights_{tag}").argtypes = [ptr] * 5 + [c_long] * 2 + geometry
         stream = [ptr, ptr, c_long] * 2 + [ptr] * 3 + [c_int] + [ptr] * 4
         stream += [c_long] * 3 + [ptr] * 3 + [c_long] * 3 + [c_int]  # qs, row, nlev, ...
         getattr(lib, f"paste_stream_{tag}").argtypes = stream
@@ -131,23 +131,14 @@ def native_box(lib, src: Tensor, out: Tensor, geo: BlockGeometry, row_offset: in
 
 
 def native_weights(
-    lib,
-    pixel: Tensor,
-    raw: Tensor | None,
-    weights: Tensor,
-    scale: Tensor,
-    bias: Tensor,
-    lse: Tensor,
-    normalize: bool,
-    geo: BlockGeometry,
+    lib, pixel: Tensor, weights: Tensor, scale: Tensor, bias: Tensor, lse: Tensor, geo
 ) -> None:
     """Native box sum + scaling + softmax of a block (see ``_block_weights``): fills
-    ``weights`` (and ``raw`` unless None) [n, Q, L]; with ``normalize`` the softmax is
-    computed and its log-sum-exp written to ``lse`` [n, Q], else ``exp(s - lse)`` is used."""
+    ``weights`` [n, Q, L] and writes each query's log-sum-exp to ``lse`` [n, Q]."""
     n, qs, _ = pixel.shape
     kernel = getattr(lib, f"weights_{_tag(pixel)}")
-    pointers = (_ptr(pixel), _ptr(raw), _ptr(weights), _ptr(scale), _ptr(bias), _ptr(lse))
-    kernel(*pointers, int(normalize), qs, weights.shape[1], *_geometry_args(geo, n, geo.pad))
+    pointers = (_ptr(pixel), _ptr(weights), _ptr(scale), _ptr(bias), _ptr(lse))
+    kernel(*pointers, qs, weights.shape[1], *_geometry_args(geo, n, geo.pad))
 
 
 def key_panels(matrix: Tensor) -> Tensor:
@@ -163,7 +154,7 @@ def key_panels(matrix: Tensor) -> Tensor:
 def native_paste_stream(
     lib,
     query_rows: Tensor,
-    keys: Tensor,
+    panels: Tensor,
     scale: Tensor,
     bias: Tensor,
     lse: Tensor,
@@ -172,33 +163,36 @@ def native_paste_stream(
     geo: BlockGeometry,
     scratch,
     grad_rows: Tensor | None = None,
-    values: Tensor | None = None,
+    value_panels: Tensor | None = None,
     d_pixel: Tensor | None = None,
 ) -> Tensor | None:
     """A block's whole attention between its matmuls in one native pass, nothing stored but
     the result: ``pasted`` [n, Qs, L] receives the adjoint box sum of the weights computed
-    from ``query_rows`` [n, c, Qs] and ``keys`` [n, c, L] (with ``normalize`` their log-sum-exp
-    goes to ``lse`` [n, Q], else ``lse`` is used).
+    from ``query_rows`` [n, c, Qs] and the keys (``panels``: ``key_panels`` of [n, c, L]; with
+    ``normalize`` their log-sum-exp goes to ``lse`` [n, Q], else ``lse`` is used).
 
-    Backward, with ``grad_rows`` (dL/d block output [n, Qs, C]) and ``values`` [n, C, L]:
+    Backward, with ``grad_rows`` (dL/d block output [n, Qs, C]) and ``value_panels`` (of the
+    values [n, C, L]):
     ``d_pixel`` [n, Qs, L] also receives the gradient of the pixel scores, and the gradient of
     ``scale`` [n, L] is returned. ``scratch(elements)`` returns a flat buffer of at least that
     many elements, kept across the blocks of a call (the threads' rings of rows)."""
     n, channels, qs = query_rows.shape
+    row = pasted.shape[2]
     threads = torch.get_num_threads()
     query_t = query_rows.transpose(1, 2).contiguous()
-    panels = key_panels(keys)
-    parts = grad_c = value_panels = None
+    parts = grad_c = None
+    value_channels = 0 if value_panels is None else value_panels.shape[2]
     if grad_rows is not None:
-        parts = scale.new_zeros(threads, n, keys.shape[2])
-        grad_c, value_panels = grad_rows.contiguous(), key_panels(values)
+        parts = scale.new_zeros(threads, n, row)
+        grad_c = grad_rows.contiguous()
     inputs = (_ptr(query_t), _ptr(panels), channels, _ptr(grad_c), _ptr(value_panels))
-    inputs += (0 if values is None else values.shape[1],)
     rest = (_ptr(scale), _ptr(bias), _ptr(lse), int(normalize))
     row, nlev, ks, klen, wk, _, wq, pad, _, threads = _geometry_args(geo, n, 0)
     size = getattr(lib, f"paste_stream_scratch_{_tag(scale)}")
-    per_thread = size(row, wq, pad, channels, inputs[-1], int(grad_rows is not None))
+    per_thread = size(row, wq, pad, channels, value_channels, int(grad_rows is not None))
     outputs = (_ptr(pasted), _ptr(d_pixel), _ptr(parts), _ptr(scratch(threads * per_thread)))
     kernel = getattr(lib, f"paste_stream_{_tag(scale)}")
-    kernel(*inputs, *rest, *outputs, qs, row, nlev, ks, klen, wk, wq, pad, n, threads)
+    kernel(
+        *inputs, value_channels, *rest, *outputs, qs, row, nlev, ks, klen, wk, wq, pad, n, threads
+    )
     return None if parts is None else parts.sum(dim=0)

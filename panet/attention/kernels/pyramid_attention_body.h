@@ -156,40 +156,30 @@ void NAME(diag_box)(const REAL *src, REAL *out, long qs, long qd, long row, long
                        wq, pad);
 }
 
-/* Attention weights of rows [n, qd] from pixel scores src [n, qs, row]: raw = box sum (kept
-   when ``raw`` is not NULL), s = raw * scale[i] + bias, and either (normalize) the softmax of
-   s over the row, its log-sum-exp stored in lse[t], or exp(s - lse[t]) with lse given.
-   Padded query columns (q % wq outside [pad, wq - pad)) get all-zero weights. */
-void NAME(weights)(const REAL *src, REAL *raw, REAL *weights, const REAL *scale,
-                   const REAL *bias, REAL *lse, int normalize, long qs, long qd, long row,
-                   long nlev, const long *ks, const long *klen, const long *wk, long qoff,
-                   long wq, long pad, long n, int threads) {
+/* Attention weights of rows [n, qd] from pixel scores src [n, qs, row] (the stepwise path of
+   hard attention): the softmax of s = box sum * scale[i] + bias over the row, its
+   log-sum-exp stored in lse[t]. Padded query columns (q % wq outside [pad, wq - pad)) get
+   all-zero weights. */
+void NAME(weights)(const REAL *src, REAL *weights, const REAL *scale, const REAL *bias,
+                   REAL *lse, long qs, long qd, long row, long nlev, const long *ks,
+                   const long *klen, const long *wk, long qoff, long wq, long pad, long n,
+                   int threads) {
     #pragma omp parallel num_threads(threads)
     {
-    REAL *own = raw ? NULL : (REAL *)malloc(sizeof(REAL) * row);
+    REAL *x = (REAL *)malloc(sizeof(REAL) * row); /* a private row that stays in cache */
     #pragma omp for schedule(static)
     for (long t = 0; t < n * qd; ++t) {
         long i = t / qd, col = (t % qd) % wq;
-        int padded = col < pad || col >= wq - pad;
         REAL *w = weights + t * row;
-        if (padded) {
+        if (col < pad || col >= wq - pad) {
             memset(w, 0, sizeof(REAL) * row);
-            if (normalize) lse[t] = 0;
-            if (!raw) continue; /* raw must still be finite there: dS = 0 * raw */
-        }
-        /* the box sum goes to this row of raw, or to a private row that stays in cache */
-        REAL *x = raw ? raw + t * row : own;
-        NAME(box_row)(src, x, i, t % qd, qs, row, nlev, ks, klen, wk, qoff, wq, pad);
-        if (padded) continue;
-        const REAL *sc = scale + i * row;
-        if (!normalize) {
-            REAL l = lse[t];
-            NAME(exp_row)(x, sc, bias, l, w, row);
+            lse[t] = 0;
             continue;
         }
-        lse[t] = NAME(softmax_row)(x, sc, bias, w, row);
+        NAME(box_row)(src, x, i, t % qd, qs, row, nlev, ks, klen, wk, qoff, wq, pad);
+        lse[t] = NAME(softmax_row)(x, scale + i * row, bias, w, row);
     }
-    free(own);
+    free(x);
     }
 }
 
@@ -252,6 +242,12 @@ static void NAME(pixel_group)(const REAL *a, long c, const REAL *panels, REAL *r
     NAME(pixel_rows)(rows, c, panels, out, row);
 }
 
+/* Elements of scratch one thread of paste_stream needs (its rings, rows and tiles). */
+long NAME(paste_stream_scratch)(long row, long wq, long pad, long c, long cv, int backward) {
+    const long ring = 2 * (pad * wq + pad) + 1, ring_p = ring + MR;
+    return row * (2 + (backward ? 2 : 1) * (ring + ring_p)) + MR * (c > cv ? c : cv);
+}
+
 /* The softmax (or its backward) streamed straight into its paste, so that neither the pixel
    scores nor the weights nor their gradients ever go to memory. Output rows [n, qs] (the
    block's rows plus halo) are split evenly over the threads; each thread computes, in order,
@@ -268,12 +264,6 @@ static void NAME(pixel_group)(const REAL *a, long c, const REAL *panels, REAL *r
    panels): also dA = box sum of gt . values, dS = A * (dA - sum_k A dA), part[thread, i, k]
    += dS * raw, and d_pixel = adjoint box sum of dS * scale[i] (the gradient of the pixel
    scores). Padded query columns have zero weights. */
-/* Elements of scratch one thread of paste_stream needs (its rings, rows and tiles). */
-long NAME(paste_stream_scratch)(long row, long wq, long pad, long c, long cv, int backward) {
-    const long ring = 2 * (pad * wq + pad) + 1, ring_p = ring + MR;
-    return row * (2 + (backward ? 2 : 1) * (ring + ring_p)) + MR * (c > cv ? c : cv);
-}
-
 void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
                         const REAL *vp, long cv, const REAL *scale, const REAL *bias,
                         REAL *lse, int normalize, REAL *pasted, REAL *d_pixel, REAL *part,
