@@ -1,4 +1,5 @@
-"""Fast exact pyramid attention: the same function as ``panet.attention.faithful``, less work.
+"""Fast exact pyramid attention: the same function as ``panet.attention.faithful``, less work,
+in memory set by a budget rather than by the image.
 
 Why it is exact (see ``shared/docs/pyramid-attention.md``, "The exact fast form"): a k x k
 patch dot product is the sum over the k² offsets ``o`` of per-pixel dot products at the *same*
@@ -15,26 +16,30 @@ positions come out as finite "garbage" and are neutralized: padded keys get a sc
 (weight exactly 0) and padded query columns get weight 0, so every shift that crosses a row
 end lands on an exact zero and the interior results are exact.
 
-Memory. The work is blocked over query rows (a halo of ``p`` rows on each side for the score
-box sum and for the pasted output) and, for small images, batched over images, so that only a
-few block-sized ``[rows * (W + 2p), sum_l (Hl + 2p)(Wl + 2p)]`` buffers live at once. A custom
-autograd Function saves only its (small) inputs and each query's softmax log-sum-exp, and
-recomputes each block in backward (the weights then come out of one ``exp(s - lse)`` per score,
-without normalizing again), so the full score map is never held, neither in forward nor in
-backward.
+Memory (``panet.attention.tiling``). The work runs in blocks of query rows (a halo of ``p``
+rows on each side for the box sums) and, when a few rows of all keys would not fit the budget
+(``panet.attention.budget``: 512 MiB on a CPU by default), in tiles of whole key rows; the
+softmax stays joint over all keys (with several tiles, a first pass gathers each query's
+log-sum-exp over the tiles, a second pastes ``exp(s - lse)``). Small images are batched into
+one block. A custom autograd Function saves only its (small) inputs and each query's
+log-sum-exp (hard attention with several tiles: its best score) and recomputes each block in
+backward, so no score-sized buffer outlives its block, forward or backward; with several tiles
+backward first sums ``A dA`` per query over the tiles (the softmax's row term), then computes
+the gradients tile by tile.
 
 Native path. Between the matmuls on the block's outputs (the paste with the values, the
-gradients of values, query and keys, left to BLAS) one C pass per block does the rest from the
-matmuls' inputs: it computes the pixel scores itself in register tiles into a ring of rows,
-the weights (or, in backward, their gradient) into a second ring, and writes only the pasted
-rows (backward: also dL/d pixel scores), so no score-sized buffer is written and read back
-between the steps (``panet.attention.native``). Hard attention and the pure-PyTorch fallback
-store the scores and weights of a block in between.
+gradients of values, query and keys, left to BLAS) one C pass per block and tile does the rest
+from the matmuls' inputs: it computes the pixel scores itself in register tiles into a ring of
+rows, the weights (or, in backward, their gradient) into a second ring, and writes only the
+pasted rows (backward: also dL/d pixel scores), so no score-sized buffer is written and read
+back between the steps (``panet.attention.native``). Hard attention and the pure-PyTorch path
+(any device: the accelerators' bounded path) store the scores and weights of a block in
+between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from panet.attention.budget import memory_budget_bytes, over_budget_message
 from panet.attention.faithful import KEY_NORM_EPS, OUTPUT_DIVISOR, check_attention_inputs
 from panet.attention.huge_pages import empty_with_huge_pages
 from panet.attention.native import (
@@ -51,20 +57,17 @@ from panet.attention.native import (
     native_library,
     native_paste_stream,
     native_weights,
+    paste_stream_scratch,
 )
+from panet.attention.precision import float32_products
+from panet.attention.tiling import BlockPlan, BufferModel, KeyTile, plan_blocks
 
-#: Target number of elements of one block buffer (32M float32 = 128 MB; the training shape's
-#: 48x48 image with 5 levels needs 21M, so one image per block); two such buffers live at once
-#: on the native soft path, up to five on the others. Smaller blocks cut memory but add
+#: Largest block buffer (elements) on the CPU, whatever the budget allows: one buffer of the
+#: training shape (48x48, 5 levels) holds 21M, so training runs one image per block. Larger
+#: blocks stop paying once a block fills the caches and the threads; smaller ones add
 #: recomputed halo rows and, above all, many more small parallel regions, whose thread
-#: synchronisation is costly on a busy machine.
+#: synchronisation is costly on a busy machine. Forward-only calls take what the budget allows.
 DEFAULT_BLOCK_ELEMENTS = 1 << 25
-#: Without autograd the authors' forward holds several full [M, H, W] score maps per image;
-#: a forward-only call may then let its live block buffers (one on the native soft path, four
-#: on the others) hold up to 1/``INFERENCE_SHARE`` of one score map together, which on large
-#: tiles cuts the rows recomputed around every block and thread share (at 128x128 natively,
-#: 64 rows per block instead of 4) while keeping well under 1/3 of the faithful path's peak.
-INFERENCE_SHARE = 2
 #: Columns (keys) per GEMM when a block's score-sized product has a small inner dimension
 #: (the c = 32 pixel scores, the C = 64 gradient of the paste; on the hard and pure-PyTorch
 #: paths, the native soft path computes these itself): MKL writes a [rows, L] output
@@ -72,13 +75,14 @@ INFERENCE_SHARE = 2
 #: of each piece into place (measured at the 48x48 training block and the inference tiles,
 #: 1 and 2 threads: 1.8-2.4x on those GEMMs).
 WIDE_GEMM_COLUMNS = 512
-#: Fewest query rows per block: each block recomputes 2p halo rows of pixel scores and pastes.
-MIN_BLOCK_ROWS = 4
+#: Score-sized buffers a block holds at once on the stepwise paths (hard attention, pure
+#: PyTorch): pixel scores, box-sum scratch, raw scores, weights, and one more in backward.
+STEPWISE_BUFFERS = 5
 
 
 @dataclass(frozen=True)
 class BlockGeometry:
-    """Sizes of the padded, flattened layouts shared by forward and backward."""
+    """Sizes of the padded, flattened layouts and the blocks and tiles of one call."""
 
     pad: int
     height: int  # query grid H (interior)
@@ -88,6 +92,7 @@ class BlockGeometry:
     hard: bool
     block_rows: int  # interior query rows per block
     block_images: int  # images per block
+    tiles: tuple[KeyTile, ...]  # key tiles (one holding every key when they fit)
 
     @property
     def padded_width(self) -> int:
@@ -97,35 +102,18 @@ class BlockGeometry:
     def padded_height(self) -> int:
         return self.height + 2 * self.pad
 
-    def padded_level(self, level: int) -> tuple[int, int]:
-        h, w = self.level_sizes[level]
-        return h + 2 * self.pad, w + 2 * self.pad
-
-    def key_spans(self) -> list[tuple[int, int, int]]:
-        """Per level: (start, length, padded key-grid width) in the concatenated key axis."""
-        spans, start = [], 0
-        for level in range(len(self.level_sizes)):
-            hp, wp = self.padded_level(level)
-            spans.append((start, hp * wp, wp))
-            start += hp * wp
-        return spans
-
     @property
     def total_keys(self) -> int:
-        return sum(length for _, length, _ in self.key_spans())
+        return self.tiles[-1].stop
 
+    @property
+    def tiled(self) -> bool:
+        """Whether the keys come in several tiles (two passes per block)."""
+        return len(self.tiles) > 1
 
-def _choose_blocks(
-    batch: int, height: int, padded_width: int, pad: int, total_keys: int, budget: int
-) -> tuple[int, int]:
-    """(interior rows per block, images per block) so one block buffer holds ~``budget``
-    elements; at least ``MIN_BLOCK_ROWS`` rows, so the recomputed halo rows stay a minor cost
-    even when one padded row of a large tile alone exceeds the budget."""
-    row_elements = padded_width * total_keys
-    image_elements = (height + 2 * pad) * row_elements
-    if image_elements <= budget:
-        return height, max(1, min(batch, budget // image_elements))
-    return max(min(height, MIN_BLOCK_ROWS), min(height, budget // row_elements - 2 * pad)), 1
+    @property
+    def max_tile(self) -> int:
+        return max(tile.length for tile in self.tiles)
 
 
 def _add_taps(src: Tensor, dst: Tensor, taps: list[tuple[int, int]], q_rng, k_rng) -> None:
@@ -152,8 +140,8 @@ def _shift_sum(
     ``src`` outside its bounds count as zero. One separable pass of the diagonal box sum: the
     region where every tap is in bounds takes one fused add per tap. The rims around it hold
     padded positions whose values never reach an interior result; they are set to zero (any
-    finite value would do) unless ``exact_rims`` asks for the query rims to be summed tap by
-    tap (the halo rows of a paste are real output rows).
+    finite value would do) unless ``exact_rims`` asks for them to be summed tap by tap (a
+    paste's halo rows are real output rows, and the halo key rows of a key tile real keys).
     """
     n_src, n_dst, n_key = src.shape[1], dst.shape[1], src.shape[2]
     taps = [(q_offset + o * q_step, o * k_step) for o in range(-pad, pad + 1)]
@@ -173,8 +161,8 @@ def _shift_sum(
     rim = _add_taps if exact_rims else _zero_region
     rim(src, dst, taps, (0, q0), (0, n_key))
     rim(src, dst, taps, (q1, n_dst), (0, n_key))
-    _zero_region(src, dst, taps, (q0, q1), (0, k0))
-    _zero_region(src, dst, taps, (q0, q1), (k1, n_key))
+    rim(src, dst, taps, (q0, q1), (0, k0))
+    rim(src, dst, taps, (q0, q1), (k1, n_key))
 
 
 def _zero_region(src: Tensor, dst: Tensor, taps, q_rng, k_rng) -> None:
@@ -185,15 +173,16 @@ def _zero_region(src: Tensor, dst: Tensor, taps, q_rng, k_rng) -> None:
 
 
 def _diagonal_box(
-    src: Tensor, out: Tensor, partial: Tensor, geo: BlockGeometry, row_offset: int
+    src: Tensor, out: Tensor, partial: Tensor, geo: BlockGeometry, tile: KeyTile, row_offset: int
 ) -> Tensor:
-    """k x k box sum along the diagonal into ``out`` [n, rows_out * Wq, L]:
+    """k x k box sum along the diagonal into ``out`` [n, rows_out * Wq, Lt]:
     ``out[q, k] = sum_o src[q + row_offset * Wq + o_q, k + o_k]`` (``src`` zero outside its
-    rows), exact wherever ``q`` and ``k`` are real (unpadded) positions; ``partial`` is
-    scratch of ``out``'s shape. Row shifts depend on each level's key-grid width, so they run
-    level by level; column shifts are (+1, +1) for every level and run on all keys at once."""
+    rows and outside each level part of ``tile``), exact wherever ``q`` and ``k`` are real
+    (unpadded) positions with every tap inside the tile; ``partial`` is scratch of ``out``'s
+    shape. Row shifts depend on each level's key-grid width, so they run level by level;
+    column shifts are (+1, +1) for every level and run on all keys at once."""
     wq, pad = geo.padded_width, geo.pad
-    for start, length, key_width in geo.key_spans():
+    for start, length, key_width in tile.spans:
         s = slice(start, start + length)
         _shift_sum(
             src[:, :, s], partial[:, :, s], wq, key_width, row_offset * wq, pad, row_offset < 0
@@ -202,19 +191,28 @@ def _diagonal_box(
     return out
 
 
-def _key_bias(geo: BlockGeometry, like: Tensor) -> Tensor:
-    """[L_total]: 0 at real key positions, -inf at padded ones (weight exactly zero)."""
+def key_bias(geo: BlockGeometry, like: Tensor) -> Tensor:
+    """[L_total]: 0 at real keys, -inf at padded ones (weight exactly zero)."""
     parts = []
-    for level in range(len(geo.level_sizes)):
-        h, w = geo.level_sizes[level]
+    for h, w in geo.level_sizes:
         inside = torch.zeros(h, w, dtype=like.dtype, device=like.device)
         parts.append(F.pad(inside, (geo.pad,) * 4, value=float("-inf")).flatten())
     return torch.cat(parts)
 
 
+def tile_bias(bias: Tensor, tile: KeyTile) -> Tensor:
+    """[tile keys] of ``key_bias``, also -inf at the tile's halo rows (their weight is exactly
+    zero here; the tile that owns them scores them)."""
+    part = bias[tile.start : tile.stop].clone()
+    part[: tile.own_start - tile.start] = float("-inf")
+    part[tile.own_stop - tile.start :] = float("-inf")
+    return part
+
+
 class _Workspace:
-    """Block-sized scratch buffers, allocated on first use and reused by every block: fresh
-    multi-megabyte allocations per block would cost a page fault per 4 KB on first touch."""
+    """Block-sized scratch buffers, allocated on first use and reused by every block and tile:
+    fresh multi-megabyte allocations per block would cost a page fault per 4 KB on first
+    touch."""
 
     def __init__(self, like: Tensor, geo: BlockGeometry) -> None:
         self.geo, self.like = geo, like
@@ -222,13 +220,13 @@ class _Workspace:
         self.columns: Tensor | None = None
         self.flat: Tensor | None = None
 
-    def get(self, index: int, images: int, rows: int) -> Tensor:
-        """Buffer ``index`` viewed as [images, rows * Wq, L_total]."""
+    def get(self, index: int, images: int, rows: int, keys: int) -> Tensor:
+        """Buffer ``index`` viewed as [images, rows * Wq, keys]."""
         if index not in self.buffers:
             halo_rows = self.geo.block_rows + 2 * self.geo.pad
             size = self.geo.block_images * halo_rows * self.geo.padded_width
-            self.buffers[index] = empty_with_huge_pages(self.like, size * self.geo.total_keys)
-        shape = (images, rows * self.geo.padded_width, self.geo.total_keys)
+            self.buffers[index] = empty_with_huge_pages(self.like, size * self.geo.max_tile)
+        shape = (images, rows * self.geo.padded_width, keys)
         return self.buffers[index][: images * shape[1] * shape[2]].view(shape)
 
     def scratch(self, elements: int) -> Tensor:
@@ -263,51 +261,138 @@ def _zero_padded_queries(weights: Tensor, geo: BlockGeometry) -> None:
         grid[:, :, geo.pad + geo.width :].zero_()
 
 
+@dataclass
+class _Tile:
+    """One key tile of one block: its keys [n, c, Lt], packed panels (streamed native path),
+    score scales [n, Lt] and bias [Lt]."""
+
+    tile: KeyTile
+    keys: Tensor
+    panels: Tensor | None
+    scale: Tensor
+    bias: Tensor
+
+    @property
+    def span(self) -> slice:
+        return slice(self.tile.start, self.tile.stop)
+
+    @property
+    def length(self) -> int:
+        return self.tile.length
+
+
+class _Tiles:
+    """The key tiles of one call, with what every block reuses (bias, packed panels)."""
+
+    def __init__(
+        self,
+        keys: Tensor,
+        values: Tensor,
+        scale: Tensor,
+        geo: BlockGeometry,
+        packed: bool,
+        value_panels: bool,
+    ) -> None:
+        self.geo, self.keys, self.scale = geo, keys, scale
+        bias = key_bias(geo, keys)
+        self.bias = [tile_bias(bias, tile) for tile in geo.tiles]
+        # packed once per call (not per block): a copy of the keys' size
+        self.panels = (
+            [key_panels(keys[:, :, t.start : t.stop]) for t in geo.tiles] if packed else None
+        )
+        self.value_panels = (
+            [key_panels(values[:, :, t.start : t.stop]) for t in geo.tiles]
+            if value_panels
+            else None
+        )
+
+    def __len__(self) -> int:
+        return len(self.geo.tiles)
+
+    def of(self, index: int, images: slice) -> _Tile:
+        tile = self.geo.tiles[index]
+        span = slice(tile.start, tile.stop)
+        return _Tile(
+            tile,
+            self.keys[images, :, span],
+            None if self.panels is None else self.panels[index][images],
+            self.scale[images, span].contiguous(),
+            self.bias[index],
+        )
+
+    def values_of(self, index: int, images: slice) -> Tensor | None:
+        return None if self.value_panels is None else self.value_panels[index][images]
+
+
+def _scores(
+    query_rows: Tensor, part: _Tile, geo: BlockGeometry, rows: int, work: _Workspace, lib
+) -> tuple[Tensor, Tensor]:
+    """Raw box-summed scores (slot 2) and scaled scores with the tile's bias (slot 1) of one
+    block and tile, [n, rows * Wq, Lt]; the pixel scores go through slot 0."""
+    n, halo_rows, lt = query_rows.shape[0], rows + 2 * geo.pad, part.length
+    pixel = work.wide_bmm(query_rows.transpose(1, 2), part.keys, work.get(0, n, halo_rows, lt))
+    raw = work.get(2, n, rows, lt)
+    if lib is None:
+        _diagonal_box(pixel, raw, work.get(1, n, rows, lt), geo, part.tile, geo.pad)
+    else:
+        native_box(lib, pixel, raw, geo, part.tile, geo.pad)
+    scores = torch.addcmul(part.bias, raw, part.scale.unsqueeze(1), out=work.get(1, n, rows, lt))
+    return raw, scores
+
+
 def _block_weights(
     query_rows: Tensor,
-    keys: Tensor,
-    scale: Tensor,
-    bias: Tensor,
+    part: _Tile,
     geo: BlockGeometry,
     rows: int,
     work: _Workspace,
     lib,
-    lse: Tensor | None,
+    stat: Tensor | None,
 ) -> Tensor:
-    """Attention weights ``A`` of one block, [n, rows * Wq, L_total] in the padded layout (zero
-    at padded queries and keys), stored step by step (hard attention, the eager path).
+    """Attention weights ``A`` of one block and tile, [n, rows * Wq, Lt] in the padded layout
+    (zero at padded queries and keys) in slot 3, stored step by step (hard attention, the
+    eager path). ``query_rows`` [n, c, (rows + 2p) * Wq] (the block's rows plus halo).
 
-    ``query_rows`` [n, c, (rows + 2p) * Wq] (the block's rows plus halo), ``keys`` [n, c, L],
-    ``scale`` [n, L] (softmax scale / key norm, zero at padded keys), ``bias`` [L]. Uses
-    workspace slots 0 (pixel scores), 1 (scratch), 2 (raw) and 3 (weights). Native path only:
-    ``lse`` [n, rows * Wq] (contiguous) receives each query's softmax log-sum-exp.
+    One tile: the softmax over the row (native: its log-sum-exp to ``stat`` [n, rows * Wq]),
+    then, for hard attention, the one-hot of the row's maximum weight. Several tiles:
+    ``exp(s - stat)`` with ``stat`` each query's log-sum-exp over all tiles, or, hard, the
+    one-hot of the scores equal to ``stat``, each query's best score over all tiles.
     """
-    n, halo_rows = query_rows.shape[0], rows + 2 * geo.pad
-    pixel = work.wide_bmm(query_rows.transpose(1, 2), keys, work.get(0, n, halo_rows))
-    weights = work.get(3, n, rows)
+    n, halo_rows, lt = query_rows.shape[0], rows + 2 * geo.pad, part.length
+    weights = work.get(3, n, rows, lt)
+    if geo.tiled:
+        _, scores = _scores(query_rows, part, geo, rows, work, lib)
+        if geo.hard:
+            weights.copy_(scores == stat.unsqueeze(-1))
+        else:
+            torch.sub(scores, stat.unsqueeze(-1), out=weights).exp_()
+        _zero_padded_queries(weights, geo)
+        return weights
     if lib is None:
-        raw = _diagonal_box(pixel, work.get(2, n, rows), work.get(1, n, rows), geo, geo.pad)
-        scores = torch.addcmul(bias, raw, scale.unsqueeze(1), out=work.get(1, n, rows))
+        _, scores = _scores(query_rows, part, geo, rows, work, None)
         torch.ops.aten._softmax.out(scores, -1, False, out=weights)
         _zero_padded_queries(weights, geo)
     else:
-        native_weights(lib, pixel, weights, scale.contiguous(), bias, lse, geo)
+        pixel = work.wide_bmm(query_rows.transpose(1, 2), part.keys, work.get(0, n, halo_rows, lt))
+        native_weights(lib, pixel, weights, part.scale, part.bias, stat, geo, part.tile)
     if geo.hard:
         weights.copy_(weights == weights.amax(dim=-1, keepdim=True))
         _zero_padded_queries(weights, geo)
     return weights
 
 
-def _paste(weights: Tensor, out: Tensor, partial: Tensor | None, geo: BlockGeometry, lib) -> Tensor:
+def _paste(
+    weights: Tensor, out: Tensor, partial: Tensor | None, geo: BlockGeometry, tile: KeyTile, lib
+) -> Tensor:
     """Adjoint box sum ``B[p, j] = sum_o A[p - o, j - o]`` of a block's weights
-    [n, rows * Wq, L] onto its rows plus halo, ``out`` [n, (rows + 2p) * Wq, L]."""
+    [n, rows * Wq, Lt] onto its rows plus halo, ``out`` [n, (rows + 2p) * Wq, Lt]."""
     if lib is None:
-        return _diagonal_box(weights, out, partial, geo, -geo.pad)
-    native_box(lib, weights, out, geo, -geo.pad)
+        return _diagonal_box(weights, out, partial, geo, tile, -geo.pad)
+    native_box(lib, weights, out, geo, tile, -geo.pad)
     return out
 
 
-def _blocks(geo: BlockGeometry, batch: int):
+def _blocks(geo: BlockGeometry, batch: int) -> Iterator[tuple[slice, int, int]]:
     """Yield (image slice, first interior row, rows) of every block."""
     for b0 in range(0, batch, geo.block_images):
         images = slice(b0, min(batch, b0 + geo.block_images))
@@ -322,67 +407,143 @@ def _streams(native: bool, geo: BlockGeometry) -> bool:
 
 def _block_pasted(
     query_rows: Tensor,
-    keys: Tensor,
-    panels: Tensor | None,
-    scale: Tensor,
-    bias: Tensor,
+    part: _Tile,
     geo: BlockGeometry,
     rows: int,
     work: _Workspace,
     lib,
-    lse: Tensor | None,
-    lse_known: bool,
+    stat: Tensor | None,
+    stat_known: bool,
 ) -> Tensor:
-    """The adjoint box sum of one block's attention weights onto its rows plus halo,
-    [n, (rows + 2p) * Wq, L] in workspace slot 1 (arguments as ``_block_weights``). With
-    ``panels`` (``key_panels`` of ``keys``) the streamed native pass computes the pixel scores
-    and the weights row by row into the paste, using ``lse`` when ``lse_known``; otherwise
-    (hard attention, the eager path) they are stored first."""
-    n, halo_rows = query_rows.shape[0], rows + 2 * geo.pad
-    pasted = work.get(1, n, halo_rows)
-    if panels is None:
-        weights = _block_weights(query_rows, keys, scale, bias, geo, rows, work, lib, lse)
-        return _paste(weights, pasted, work.get(0, n, halo_rows), geo, lib)
+    """The adjoint box sum of one block's attention weights over one tile onto its rows plus
+    halo, [n, (rows + 2p) * Wq, Lt] in workspace slot 1. With panels (the streamed native pass)
+    the pixel scores and the weights are computed row by row into the paste, using the
+    log-sum-exp ``stat`` when ``stat_known`` (else writing it); otherwise (hard attention, the
+    eager path) they are stored first (``_block_weights``)."""
+    n, halo_rows, lt = query_rows.shape[0], rows + 2 * geo.pad, part.length
+    pasted = work.get(1, n, halo_rows, lt)
+    if part.panels is None:
+        weights = _block_weights(query_rows, part, geo, rows, work, lib, stat)
+        return _paste(weights, pasted, work.get(0, n, halo_rows, lt), geo, part.tile, lib)
     native_paste_stream(
-        lib, query_rows, panels, scale.contiguous(), bias, lse, not lse_known, pasted, geo,
-        work.scratch,
+        lib, query_rows, part.panels, part.scale, part.bias, stat, not stat_known, pasted, geo,
+        part.tile, work.scratch,
     )  # fmt: skip
     return pasted
+
+
+def _block_stat(
+    query_rows: Tensor,
+    tiles: _Tiles,
+    images: slice,
+    geo: BlockGeometry,
+    rows: int,
+    work: _Workspace,
+    lib,
+    stat: Tensor,
+) -> None:
+    """First pass over the tiles of a block: each query's log-sum-exp over every key (hard:
+    its best score) into ``stat`` [n, rows * Wq]."""
+    stat.fill_(float("-inf"))
+    part_stat = torch.empty_like(stat)
+    for index in range(len(tiles)):
+        part = tiles.of(index, images)
+        if part.panels is not None:
+            native_paste_stream(
+                lib, query_rows, part.panels, part.scale, part.bias, part_stat, True, None, geo,
+                part.tile, work.scratch,
+            )  # fmt: skip
+        else:
+            _, scores = _scores(query_rows, part, geo, rows, work, lib)
+            if geo.hard:
+                torch.amax(scores, dim=-1, out=part_stat)
+            else:
+                torch.logsumexp(scores, dim=-1, out=part_stat)
+        if geo.hard:
+            torch.maximum(stat, part_stat, out=stat)
+        else:
+            torch.logaddexp(stat, part_stat, out=stat)
+
+
+def _eager_weight_grads(
+    pixel: Tensor,
+    d_pasted: Tensor,
+    part: _Tile,
+    geo: BlockGeometry,
+    rows: int,
+    work: _Workspace,
+    lse: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Pure-PyTorch weights of one block and tile and dL/d weights from its pixel scores
+    (slot 0) and dL/d pasted weights (slot 1), both [n, (rows + 2p) * Wq, Lt]: (raw scores in
+    slot 2, weights in slot 3, their gradient in slot 4), each [n, rows * Wq, Lt]. The weights
+    are the row's softmax (one tile) or ``exp(s - lse)`` (several)."""
+    n, lt = pixel.shape[0], part.length
+    raw, weights = work.get(2, n, rows, lt), work.get(3, n, rows, lt)
+    _diagonal_box(pixel, raw, work.get(4, n, rows, lt), geo, part.tile, geo.pad)
+    scores = torch.addcmul(part.bias, raw, part.scale.unsqueeze(1), out=work.get(4, n, rows, lt))
+    if lse is None:
+        torch.ops.aten._softmax.out(scores, -1, False, out=weights)
+    else:
+        torch.sub(scores, lse.unsqueeze(-1), out=weights).exp_()
+    _zero_padded_queries(weights, geo)
+    d_weights = _diagonal_box(
+        d_pasted, work.get(4, n, rows, lt), work.get(0, n, rows, lt), geo, part.tile, geo.pad
+    )
+    return raw, weights, d_weights
+
+
+def _eager_products(
+    query_rows: Tensor,
+    grad_rows: Tensor,
+    values: Tensor,
+    part: _Tile,
+    rows: int,
+    work: _Workspace,
+    geo: BlockGeometry,
+) -> tuple[Tensor, Tensor]:
+    """Pixel scores (slot 0) and dL/d pasted weights ``<grad_out[p], θ[j]>`` (slot 1) of one
+    block and tile, [n, (rows + 2p) * Wq, Lt]."""
+    n, halo_rows, lt = query_rows.shape[0], rows + 2 * geo.pad, part.length
+    pixel = work.wide_bmm(query_rows.transpose(1, 2), part.keys, work.get(0, n, halo_rows, lt))
+    d_pasted = work.wide_bmm(grad_rows, values, work.get(1, n, halo_rows, lt))
+    return pixel, d_pasted
 
 
 def _eager_scores_backward(
     pixel: Tensor,
     d_pasted: Tensor,
-    scale: Tensor,
-    bias: Tensor,
+    part: _Tile,
     geo: BlockGeometry,
     rows: int,
     work: _Workspace,
-    d_scale: Tensor,
-) -> tuple[Tensor, Tensor]:
-    """Pure-PyTorch backward of one block from its pixel scores (slot 0) and dL/d pasted
-    weights (slot 1), both [n, (rows + 2p) * Wq, L]: adds the scale's gradient to ``d_scale``
-    [n, L] and returns the pasted weights and dL/d pixel scores (slots 0 and 1)."""
-    n, halo_rows = pixel.shape[0], rows + 2 * geo.pad
-    raw, weights = work.get(2, n, rows), work.get(3, n, rows)
-    _diagonal_box(pixel, raw, work.get(4, n, rows), geo, geo.pad)
-    scores = torch.addcmul(bias, raw, scale.unsqueeze(1), out=work.get(4, n, rows))
-    torch.ops.aten._softmax.out(scores, -1, False, out=weights)
-    _zero_padded_queries(weights, geo)
-    d_weights = _diagonal_box(d_pasted, work.get(4, n, rows), work.get(0, n, rows), geo, geo.pad)
+    lse: Tensor | None,
+    row_dot: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Pure-PyTorch backward of one block and tile (see ``_eager_weight_grads``): the pasted
+    weights and dL/d pixel scores (slots 0 and 1, [n, (rows + 2p) * Wq, Lt]) and the scale's
+    gradient [n, Lt]. ``row_dot``: each query's ``sum_k A dA`` over all tiles (several tiles;
+    one tile sums its own row)."""
+    n, halo_rows, lt = pixel.shape[0], rows + 2 * geo.pad, part.length
+    raw, weights, d_weights = _eager_weight_grads(pixel, d_pasted, part, geo, rows, work, lse)
     # softmax backward, in place: dS = A * (dA - sum_j A dA)
     d_weights.mul_(weights)
-    d_weights.addcmul_(weights, d_weights.sum(dim=-1, keepdim=True), value=-1.0)
-    d_scale += raw.mul_(d_weights).sum(dim=1)
-    d_weights.mul_(scale.unsqueeze(1))  # now d loss / d raw scores
-    scratch = work.get(2, n, halo_rows)
-    pasted = _paste(weights, work.get(0, n, halo_rows), scratch, geo, None)
-    return pasted, _paste(d_weights, work.get(1, n, halo_rows), scratch, geo, None)
+    total = d_weights.sum(dim=-1, keepdim=True) if row_dot is None else row_dot.unsqueeze(-1)
+    d_weights.addcmul_(weights, total, value=-1.0)
+    d_scale = raw.mul_(d_weights).sum(dim=1)
+    d_weights.mul_(part.scale.unsqueeze(1))  # now d loss / d raw scores
+    scratch = work.get(2, n, halo_rows, lt)
+    pasted = _paste(weights, work.get(0, n, halo_rows, lt), scratch, geo, part.tile, None)
+    return (
+        pasted,
+        _paste(d_weights, work.get(1, n, halo_rows, lt), scratch, geo, part.tile, None),
+        d_scale,
+    )
 
 
 class _InputGrads:
-    """The attention Function's input gradients, accumulated block by block as
-    [B, positions, channels] (BLAS writes these [L, c] and [L, C] products about 1.5x faster
+    """The attention Function's input gradients, accumulated block by block and tile by tile
+    as [B, positions, channels] (BLAS writes these [L, c] and [L, C] products about 1.5x faster
     than [c, L] ones at the training shape) and handed back as views in the inputs'
     [B, channels, positions] layout."""
 
@@ -396,19 +557,29 @@ class _InputGrads:
         self.values = zeros(values, need_v)
         self.scale = torch.zeros_like(scale) if need_scores else None
 
-    def add_values(self, images: slice, grad_rows: Tensor, pasted: Tensor) -> None:
-        """The values' share of one block: pasted^T [L, Q] @ dL/d out [Q, C]."""
+    def add_values(self, images: slice, part: _Tile, grad_rows: Tensor, pasted: Tensor) -> None:
+        """The values' share of one block and tile: pasted^T [Lt, Q] @ dL/d out [Q, C]."""
         if self.values is not None:
-            self.values[images].baddbmm_(pasted.transpose(1, 2), grad_rows)
+            self.values[images, part.span].baddbmm_(pasted.transpose(1, 2), grad_rows)
 
     def add_scores(
-        self, images: slice, halo: slice, query_rows: Tensor, keys: Tensor, d_pixel: Tensor
+        self,
+        images: slice,
+        halo: slice,
+        part: _Tile,
+        query_rows: Tensor,
+        d_pixel: Tensor,
+        d_scale: Tensor,
     ) -> None:
-        """The query's and keys' share of one block from dL/d pixel scores [n, Q, L]."""
+        """The query's, keys' and scales' share of one block and tile from dL/d pixel scores
+        [n, Q, Lt] and dL/d scale [n, Lt]."""
         if self.query is not None:
-            self.query[images, halo].baddbmm_(d_pixel, keys.transpose(1, 2))
+            self.query[images, halo].baddbmm_(d_pixel, part.keys.transpose(1, 2))
         if self.keys is not None:
-            self.keys[images].baddbmm_(d_pixel.transpose(1, 2), query_rows.transpose(1, 2))
+            self.keys[images, part.span].baddbmm_(
+                d_pixel.transpose(1, 2), query_rows.transpose(1, 2)
+            )
+        self.scale[images, part.span] += d_scale
 
     def result(self, need_scale: bool) -> tuple[Tensor | None, ...]:
         """(d query, d keys, d values, d scale) in the Function's input layouts."""
@@ -450,62 +621,74 @@ class _FastPyramidAttention(torch.autograd.Function):
 
     Inputs: padded query ``[B, c, (H+2p) * (W+2p)]``, concatenated padded keys ``[B, c, L]``,
     values ``[B, C, L]`` and score scales ``[B, L]``. Output: the pasted values on the padded
-    query grid, ``[B, (H+2p) * (W+2p), C]`` (not yet divided by 4 nor cropped). On the native
-    path forward also keeps each query's softmax log-sum-exp (``[B, H * (W+2p)]``, tiny), so
-    that backward gets the weights without normalizing them again.
+    query grid, ``[B, (H+2p) * (W+2p), C]`` (not yet divided by 4 nor cropped). Forward also
+    keeps each query's softmax log-sum-exp (``[B, H * (W+2p)]``, tiny) on the native path and
+    whenever the keys come in several tiles (hard attention: each query's best score), so that
+    backward gets the weights without normalizing them again.
     """
 
     @staticmethod
     def forward(ctx, query, keys, values, scale, geo: BlockGeometry, native: bool, layout=None):  # noqa: D102
+        with float32_products(query.device):
+            return _FastPyramidAttention._forward(
+                ctx, query, keys, values, scale, geo, native, layout
+            )
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: D102
+        with float32_products(grad_out.device):
+            return _FastPyramidAttention._backward(ctx, grad_out)
+
+    @staticmethod
+    def _forward(ctx, query, keys, values, scale, geo: BlockGeometry, native: bool, layout):
         batch, wq = query.shape[0], geo.padded_width
         lib = native_library() if native else None
-        bias = _key_bias(geo, query)
+        streams = _streams(native, geo)
+        tiles = _Tiles(keys, values, scale, geo, packed=streams, value_panels=False)
         values_t = values.transpose(1, 2)  # [B, L, C]
         if layout is None:
             out = query.new_zeros(batch, geo.padded_height * wq, values.shape[1])
         else:
             out = layout.new_output(query, batch, values.shape[1])
-            block_out = _block_rows_buffer(query, geo, values.shape[1])
-        # blocks hold either whole images or rows of one image, so lse slices are contiguous
-        lse = query.new_empty(batch, geo.height * wq) if native else None
+        block_out = _block_rows_buffer(query, geo, values.shape[1]) if layout or geo.tiled else None
+        # blocks hold either whole images or rows of one image, so stat slices are contiguous
+        keeps_stat = native or geo.tiled
+        stats = query.new_empty(batch, geo.height * wq) if keeps_stat else None
         work = _Workspace(query, geo)
-        panels = key_panels(keys) if _streams(native, geo) else None  # packed once per call
         for images, r0, rows in _blocks(geo, batch):
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
-            pasted = _block_pasted(
-                query[images, :, halo],
-                keys[images],
-                None if panels is None else panels[images],
-                scale[images],
-                bias,
-                geo,
-                rows,
-                work,
-                lib,
-                lse=None if lse is None else lse[images, r0 * wq : (r0 + rows) * wq],
-                lse_known=False,
-            )
-            if layout is None:
-                out[images, halo].baddbmm_(pasted, values_t[images])
-            else:
-                block = torch.bmm(
-                    pasted, values_t[images], out=block_out[:n, : halo.stop - halo.start]
-                )
+            query_rows = query[images, :, halo]
+            stat = None if stats is None else stats[images, r0 * wq : (r0 + rows) * wq]
+            if geo.tiled:
+                _block_stat(query_rows, tiles, images, geo, rows, work, lib, stat)
+            block = None if block_out is None else block_out[:n, : halo.stop - halo.start]
+            for index in range(len(tiles)):
+                part = tiles.of(index, images)
+                pasted = _block_pasted(query_rows, part, geo, rows, work, lib, stat, geo.tiled)
+                values_part = values_t[images, part.span]
+                if block is None:
+                    out[images, halo].baddbmm_(pasted, values_part)
+                elif index == 0:
+                    torch.bmm(pasted, values_part, out=block)
+                else:
+                    block.baddbmm_(pasted, values_part)
+            if layout is not None:
                 layout.add_block(out, block, images, r0)
-        ctx.geo, ctx.native, ctx.lse, ctx.layout = geo, native, lse, layout
+            elif block is not None:
+                out[images, halo] += block
+        ctx.geo, ctx.native, ctx.stats, ctx.layout = geo, native, stats, layout
         ctx.save_for_backward(query, keys, values, scale)
         return out
 
     @staticmethod
-    def backward(ctx, grad_out):  # noqa: D102
+    def _backward(ctx, grad_out):
         geo: BlockGeometry = ctx.geo
         lib = native_library() if ctx.native else None
         query, keys, values, scale = ctx.saved_tensors
         need_q, need_k, need_v, need_s = ctx.needs_input_grad[:4]
         need_scores = (need_q or need_k or need_s) and not geo.hard
         batch, wq = query.shape[0], geo.padded_width
-        bias = _key_bias(geo, query)
         layout = ctx.layout
         if layout is None:
             grad_out = grad_out.contiguous()
@@ -515,8 +698,9 @@ class _FastPyramidAttention(torch.autograd.Function):
         grads = _InputGrads(query, keys, values, scale, needs)
         work = _Workspace(query, geo)
         streams = _streams(ctx.native, geo)
-        panels = key_panels(keys) if streams else None  # packed once per call
-        value_panels = key_panels(values) if streams and need_scores else None
+        tiles = _Tiles(
+            keys, values, scale, geo, packed=streams, value_panels=streams and need_scores
+        )
         for images, r0, rows in _blocks(geo, batch):
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
@@ -527,36 +711,89 @@ class _FastPyramidAttention(torch.autograd.Function):
                 grad_rows = layout.gather_block(
                     grad_out, grad_block[:n, : halo.stop - halo.start], images, r0
                 )
-            lse = None if lib is None else ctx.lse[images, r0 * wq : (r0 + rows) * wq]
+            stats = ctx.stats
+            stat = None if stats is None else stats[images, r0 * wq : (r0 + rows) * wq]
             if not need_scores:
                 if need_v:
-                    pasted = _block_pasted(
-                        query_rows, keys[images], None if panels is None else panels[images],
-                        scale[images], bias, geo, rows, work, lib, lse=lse, lse_known=True,
-                    )  # fmt: skip
-                    grads.add_values(images, grad_rows, pasted)
+                    for index in range(len(tiles)):
+                        part = tiles.of(index, images)
+                        pasted = _block_pasted(query_rows, part, geo, rows, work, lib, stat, True)
+                        grads.add_values(images, part, grad_rows, pasted)
                 continue
-            if lib is None:
-                pixel = work.wide_bmm(
-                    query_rows.transpose(1, 2), keys[images], work.get(0, n, halo_rows)
-                )
-                # d loss / d weights before their box sum: <grad_out[p], θ[j]>
-                d_pasted = work.wide_bmm(grad_rows, values[images], work.get(1, n, halo_rows))
-                pasted, d_pixel = _eager_scores_backward(
-                    pixel, d_pasted, scale[images], bias, geo, rows, work, grads.scale[images]
-                )
-            else:
-                # one native pass from the matmuls' inputs: the pixel scores, the weights and
-                # their gradients are computed row by row into the two pastes, never stored
-                pasted, d_pixel = work.get(0, n, halo_rows), work.get(1, n, halo_rows)
-                grads.scale[images] += native_paste_stream(
-                    lib, query_rows, panels[images], scale[images].contiguous(), bias, lse,
-                    False, pasted, geo, work.scratch, grad_rows=grad_rows,
-                    value_panels=value_panels[images], d_pixel=d_pixel,
-                )  # fmt: skip
-            grads.add_values(images, grad_rows, pasted)
-            grads.add_scores(images, halo, query_rows, keys[images], d_pixel)
+            row_dot = None
+            if geo.tiled:  # first pass: each query's sum_k A dA over every tile
+                row_dot = torch.zeros_like(stat)
+                for index in range(len(tiles)):
+                    part = tiles.of(index, images)
+                    _block_row_dot(
+                        query_rows,
+                        grad_rows,
+                        values,
+                        tiles,
+                        index,
+                        images,
+                        part,
+                        geo,
+                        rows,
+                        work,
+                        lib,
+                        stat,
+                        row_dot,
+                    )
+            for index in range(len(tiles)):
+                part = tiles.of(index, images)
+                if lib is None:
+                    pixel, d_pasted = _eager_products(
+                        query_rows, grad_rows, values[images, :, part.span], part, rows, work, geo
+                    )
+                    pasted, d_pixel, d_scale = _eager_scores_backward(
+                        pixel, d_pasted, part, geo, rows, work, stat if geo.tiled else None, row_dot
+                    )
+                else:
+                    # one native pass from the matmuls' inputs: the pixel scores, the weights and
+                    # their gradients are computed row by row into the two pastes, never stored
+                    pasted = work.get(0, n, halo_rows, part.length)
+                    d_pixel = work.get(1, n, halo_rows, part.length)
+                    d_scale = native_paste_stream(
+                        lib, query_rows, part.panels, part.scale, part.bias, stat, False, pasted,
+                        geo, part.tile, work.scratch, grad_rows=grad_rows,
+                        value_panels=tiles.values_of(index, images), d_pixel=d_pixel,
+                        dot_in=row_dot,
+                    )  # fmt: skip
+                grads.add_values(images, part, grad_rows, pasted)
+                grads.add_scores(images, halo, part, query_rows, d_pixel, d_scale)
         return (*grads.result(need_s), None, None, None)
+
+
+def _block_row_dot(
+    query_rows: Tensor,
+    grad_rows: Tensor,
+    values: Tensor,
+    tiles: _Tiles,
+    index: int,
+    images: slice,
+    part: _Tile,
+    geo: BlockGeometry,
+    rows: int,
+    work: _Workspace,
+    lib,
+    lse: Tensor,
+    row_dot: Tensor,
+) -> None:
+    """Add one tile's ``sum_k A dA`` per query of a block to ``row_dot`` [n, rows * Wq] (the
+    first backward pass when the keys come in several tiles)."""
+    if lib is None:
+        pixel, d_pasted = _eager_products(
+            query_rows, grad_rows, values[images, :, part.span], part, rows, work, geo
+        )
+        _, weights, d_weights = _eager_weight_grads(pixel, d_pasted, part, geo, rows, work, lse)
+        row_dot += d_weights.mul_(weights).sum(dim=-1)
+        return
+    native_paste_stream(
+        lib, query_rows, part.panels, part.scale, part.bias, lse, False, None, geo, part.tile,
+        work.scratch, grad_rows=grad_rows, value_panels=tiles.values_of(index, images),
+        dot_out=row_dot,
+    )  # fmt: skip
 
 
 def inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
@@ -566,9 +803,6 @@ def inverse_key_norms(key: Tensor, patch_size: int) -> Tensor:
     box = energy.new_ones(1, 1, patch_size, patch_size)
     norms = F.conv2d(energy, box, padding=patch_size // 2).sqrt()
     return norms.clamp_min(KEY_NORM_EPS).reciprocal()[:, 0]
-
-
-_inverse_key_norms = inverse_key_norms  # the earlier private name
 
 
 def _use_native(native: bool | None, like: Tensor, patch_size: int) -> bool:
@@ -591,21 +825,57 @@ def _use_native(native: bool | None, like: Tensor, patch_size: int) -> bool:
     return bool(native)
 
 
-def _default_block_elements(
-    query: Tensor, keys: Sequence[Tensor], values: Sequence[Tensor], queries: int, buffers: int
-) -> int:
-    """Block budget of ``fast_attention`` when the caller gives none, for a path holding
-    ``buffers`` block buffers in forward (see ``INFERENCE_SHARE``)."""
-    tensors = [query, *keys, *values]
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return DEFAULT_BLOCK_ELEMENTS
-    score_map = queries * sum(key.shape[2] * key.shape[3] for key in keys)
-    return max(DEFAULT_BLOCK_ELEMENTS, score_map // (INFERENCE_SHARE * buffers))
-
-
 def _pad_flat(feature: Tensor, pad: int) -> Tensor:
     """[B, C, h, w] -> zero-padded and flattened [B, C, (h + 2p) * (w + 2p)]."""
     return F.pad(feature, (pad,) * 4).flatten(2)
+
+
+def _needs_grad(tensors: Sequence[Tensor]) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def buffer_model(
+    *, streams: bool, needs_grad: bool, device: torch.device, padded_width: int, pad: int,
+    block_elements: int | None,
+) -> BufferModel:  # fmt: skip
+    """What one block of ``fast`` holds (``panet.attention.tiling.BufferModel``): on the
+    streamed native path the paste (and in backward dL/d pixel scores) plus each thread's
+    rings; on the stepwise paths ``STEPWISE_BUFFERS`` score-sized buffers. Blocks are capped at
+    ``block_elements`` per buffer (default: ``DEFAULT_BLOCK_ELEMENTS`` for a CPU call with
+    autograd, none otherwise)."""
+    if block_elements is None and needs_grad and device.type == "cpu":
+        block_elements = DEFAULT_BLOCK_ELEMENTS
+    if not streams:
+        return BufferModel(STEPWISE_BUFFERS, 0, block_elements)
+    threads = torch.get_num_threads()
+    per_key = threads * (paste_stream_scratch(padded_width, pad, needs_grad) + int(needs_grad))
+    return BufferModel(2 if needs_grad else 1, per_key, block_elements)
+
+
+def plan_fast(
+    query: Tensor,
+    keys: Sequence[Tensor],
+    values: Sequence[Tensor],
+    *,
+    patch_size: int,
+    hard: bool,
+    native: bool | None = None,
+    block_elements: int | None = None,
+    memory_budget_mb: float | None = None,
+    key_tile: int | None = None,
+) -> BlockPlan:
+    """The blocks and key tiles ``fast_attention`` would use for these inputs, and the working
+    memory they hold (``BlockPlan.elements``, ``BlockPlan.fits``)."""
+    pad = patch_size // 2
+    batch, _, height, width = query.shape
+    streams = _use_native(native, query, patch_size) and not hard
+    model = buffer_model(
+        streams=streams, needs_grad=_needs_grad([query, *keys, *values]), device=query.device,
+        padded_width=width + 2 * pad, pad=pad, block_elements=block_elements,
+    )  # fmt: skip
+    budget = memory_budget_bytes(query.device, memory_budget_mb) // query.element_size()
+    level_sizes = [(int(key.shape[2]), int(key.shape[3])) for key in keys]
+    return plan_blocks(batch, height, width, level_sizes, pad, model, budget, key_tile)
 
 
 def _attend(
@@ -618,33 +888,37 @@ def _attend(
     hard: bool,
     block_elements: int | None = None,
     native: bool | None = None,
+    memory_budget_mb: float | None = None,
+    key_tile: int | None = None,
     layout: OutputLayout | None = None,
 ) -> tuple[Tensor, BlockGeometry]:
-    """Check the inputs, choose the blocks and run the attention Function: its output (the
-    padded grid, or ``layout``'s output) and the geometry used."""
+    """Check the inputs, plan the blocks and tiles and run the attention Function: its output
+    (the padded grid, or ``layout``'s output) and the geometry used."""
     check_attention_inputs(query, keys, values, patch_size)
     if block_elements is not None and block_elements < 1:
         raise ValueError(f"block_elements must be positive, got {block_elements}")
-    pad = patch_size // 2
-    batch, _, height, width = query.shape
-    level_sizes = tuple((int(key.shape[2]), int(key.shape[3])) for key in keys)
-    total_keys = sum((h + 2 * pad) * (w + 2 * pad) for h, w in level_sizes)
     native = _use_native(native, query, patch_size)
-    if block_elements is None:
-        buffers = 1 if native and not hard else 4  # pasted only, or also scores and weights
-        block_elements = _default_block_elements(query, keys, values, height * width, buffers)
-    block_rows, block_images = _choose_blocks(
-        batch, height, width + 2 * pad, pad, total_keys, block_elements
-    )
+    plan = plan_fast(
+        query, keys, values, patch_size=patch_size, hard=hard, native=native,
+        block_elements=block_elements, memory_budget_mb=memory_budget_mb, key_tile=key_tile,
+    )  # fmt: skip
+    if not plan.fits:
+        raise MemoryError(
+            over_budget_message(
+                "fast", query, plan.elements * query.element_size(), memory_budget_mb
+            )
+        )
+    pad = patch_size // 2
     geo = BlockGeometry(
         pad=pad,
-        height=height,
-        width=width,
-        level_sizes=level_sizes,
+        height=int(query.shape[2]),
+        width=int(query.shape[3]),
+        level_sizes=tuple((int(key.shape[2]), int(key.shape[3])) for key in keys),
         softmax_scale=float(softmax_scale),
         hard=bool(hard),
-        block_rows=block_rows,
-        block_images=block_images,
+        block_rows=plan.block_rows,
+        block_images=plan.block_images,
+        tiles=plan.tiles,
     )
     scale = torch.cat(
         [_pad_flat(inverse_key_norms(key, patch_size).unsqueeze(1), pad)[:, 0] for key in keys],
@@ -677,6 +951,8 @@ def fast_attention(
     hard: bool,
     block_elements: int | None = None,
     native: bool | None = None,
+    memory_budget_mb: float | None = None,
+    key_tile: int | None = None,
 ) -> Tensor:
     """Pyramid attention output (without the residual), computed by the exact fast form.
 
@@ -685,11 +961,15 @@ def fast_attention(
     (with ``hard`` no gradient reaches the query or the keys, as there). Returns ``[B, C, H, W]``.
 
     Args:
-        block_elements: approximate size of one block buffer (elements); bounds peak memory.
-            None: ``DEFAULT_BLOCK_ELEMENTS``, or, when no gradient is needed, a share of
-            one image's score map if that is larger (see ``INFERENCE_SHARE``).
+        block_elements: largest block buffer (elements), a speed knob below the budget
+            (default ``DEFAULT_BLOCK_ELEMENTS`` on the CPU with autograd, else the budget).
         native: use the compiled C kernels (True), the pure-PyTorch path (False), or the
             kernels when they compile and the tensors are float32/float64 on CPU (None).
+        memory_budget_mb: working memory of the blocks and key tiles (MiB); None: the
+            process's or the device's default (``panet.attention.budget``). MemoryError when
+            even one key row per tile would not fit.
+        key_tile: largest key tile (keys, halo rows included), a tuning and testing knob
+            below the budget's choice; None: all keys at once when they fit.
     """
     pasted, geo = _attend(
         query,
@@ -700,6 +980,8 @@ def fast_attention(
         hard=hard,
         block_elements=block_elements,
         native=native,
+        memory_budget_mb=memory_budget_mb,
+        key_tile=key_tile,
     )
     pad, height, width = geo.pad, geo.height, geo.width
     grid = pasted.view(query.shape[0], height + 2 * pad, width + 2 * pad, -1)

@@ -35,6 +35,7 @@ from torch import Tensor
 
 if TYPE_CHECKING:
     from panet.attention.fast import BlockGeometry
+    from panet.attention.tiling import KeyTile
 
 #: The kernel sources, shipped as package data beside this module.
 KERNEL_SOURCE = Path(__file__).with_name("kernels") / "pyramid_attention.c"
@@ -90,7 +91,7 @@ def _compile():
     for tag in ("f32", "f64"):
         getattr(lib, f"diag_box_{tag}").argtypes = [ptr] * 2 + [c_long] * 2 + geometry
         getattr(lib, f"weights_{tag}").argtypes = [ptr] * 5 + [c_long] * 2 + geometry
-        stream = [ptr, ptr, c_long] * 2 + [ptr] * 3 + [c_int] + [ptr] * 4
+        stream = [ptr, ptr, c_long] * 2 + [ptr] * 3 + [c_int] + [ptr] * 6
         stream += [c_long] * 3 + [ptr] * 3 + [c_long] * 3 + [c_int]  # qs, row, nlev, ...
         getattr(lib, f"paste_stream_{tag}").argtypes = stream
         getattr(lib, f"paste_stream_scratch_{tag}").argtypes = [c_long] * 5 + [c_int]
@@ -106,12 +107,13 @@ def _ptr(tensor: Tensor | None) -> int | None:
     return None if tensor is None else tensor.data_ptr()
 
 
-def _geometry_args(geo: BlockGeometry, n: int, row_offset: int) -> tuple:
-    """The trailing (row, nlev, ks, klen, wk, qoff, wq, pad, n, threads) kernel arguments."""
-    spans = geo.key_spans()
+def _geometry_args(geo: BlockGeometry, tile: KeyTile, n: int, row_offset: int) -> tuple:
+    """The trailing (row, nlev, ks, klen, wk, qoff, wq, pad, n, threads) kernel arguments of
+    one key ``tile`` (its level parts are the kernels' levels)."""
+    spans = tile.spans
     levels = [(ctypes.c_long * len(spans))(*column) for column in zip(*spans, strict=True)]
     return (
-        geo.total_keys,
+        tile.length,
         len(spans),
         *levels,
         row_offset * geo.padded_width,
@@ -122,23 +124,26 @@ def _geometry_args(geo: BlockGeometry, n: int, row_offset: int) -> tuple:
     )
 
 
-def native_box(lib, src: Tensor, out: Tensor, geo: BlockGeometry, row_offset: int) -> None:
+def native_box(
+    lib, src: Tensor, out: Tensor, geo: BlockGeometry, tile: KeyTile, row_offset: int
+) -> None:
     """Native ``panet.attention.fast._diagonal_box`` (exact at every position, zero outside
-    ``src``); contiguous ``src`` [n, Qs, L_total] and ``out`` [n, Qd, L_total]."""
+    ``src``); contiguous ``src`` [n, Qs, Lt] and ``out`` [n, Qd, Lt] over ``tile``'s keys."""
     n, qs, _ = src.shape
     box = getattr(lib, f"diag_box_{_tag(src)}")
-    box(_ptr(src), _ptr(out), qs, out.shape[1], *_geometry_args(geo, n, row_offset))
+    box(_ptr(src), _ptr(out), qs, out.shape[1], *_geometry_args(geo, tile, n, row_offset))
 
 
 def native_weights(
-    lib, pixel: Tensor, weights: Tensor, scale: Tensor, bias: Tensor, lse: Tensor, geo
+    lib, pixel: Tensor, weights: Tensor, scale: Tensor, bias: Tensor, lse: Tensor, geo, tile
 ) -> None:
-    """Native box sum + scaling + softmax of a block (see ``_block_weights``): fills
-    ``weights`` [n, Q, L] and writes each query's log-sum-exp to ``lse`` [n, Q]."""
+    """Native box sum + scaling + softmax of a block over one tile holding every key (see
+    ``_block_weights``): fills ``weights`` [n, Q, L] and writes each query's log-sum-exp to
+    ``lse`` [n, Q]."""
     n, qs, _ = pixel.shape
     kernel = getattr(lib, f"weights_{_tag(pixel)}")
     pointers = (_ptr(pixel), _ptr(weights), _ptr(scale), _ptr(bias), _ptr(lse))
-    kernel(*pointers, qs, weights.shape[1], *_geometry_args(geo, n, geo.pad))
+    kernel(*pointers, qs, weights.shape[1], *_geometry_args(geo, tile, n, geo.pad))
 
 
 def key_panels(matrix: Tensor) -> Tensor:
@@ -151,6 +156,18 @@ def key_panels(matrix: Tensor) -> Tensor:
     return grid.view(n, channels, padded // width, width).transpose(1, 2).contiguous()
 
 
+def paste_stream_scratch(padded_width: int, pad: int, backward: bool) -> int:
+    """Rows of keys the streamed pass keeps per thread (its rings of pixel-score and weight
+    rows, two scratch rows), as ``paste_stream_scratch`` in the kernels computes them, less its
+    fixed tile of ``MR x channels``: the memory that grows with the key tile."""
+    ring = 2 * (pad * padded_width + pad) + 1
+    return 2 + (2 if backward else 1) * (2 * ring + STREAM_ROWS)
+
+
+#: Pixel-score rows per register tile of the streamed pass (``MR`` in the kernels).
+STREAM_ROWS = 6
+
+
 def native_paste_stream(
     lib,
     query_rows: Tensor,
@@ -159,38 +176,45 @@ def native_paste_stream(
     bias: Tensor,
     lse: Tensor,
     normalize: bool,
-    pasted: Tensor,
+    pasted: Tensor | None,
     geo: BlockGeometry,
+    tile: KeyTile,
     scratch,
     grad_rows: Tensor | None = None,
     value_panels: Tensor | None = None,
     d_pixel: Tensor | None = None,
+    dot_out: Tensor | None = None,
+    dot_in: Tensor | None = None,
 ) -> Tensor | None:
-    """A block's whole attention between its matmuls in one native pass, nothing stored but
-    the result: ``pasted`` [n, Qs, L] receives the adjoint box sum of the weights computed
-    from ``query_rows`` [n, c, Qs] and the keys (``panels``: ``key_panels`` of [n, c, L]; with
-    ``normalize`` their log-sum-exp goes to ``lse`` [n, Q], else ``lse`` is used).
+    """A block's whole attention over one key ``tile`` between its matmuls in one native
+    pass, nothing stored but the result: ``pasted`` [n, Qs, Lt] receives the adjoint box sum of
+    the weights computed from ``query_rows`` [n, c, Qs] and the keys (``panels``: ``key_panels``
+    of [n, c, Lt]; with ``normalize`` their log-sum-exp over the tile goes to ``lse`` [n, Q],
+    else ``lse`` is used). With ``pasted`` None only that log-sum-exp is computed.
 
     Backward, with ``grad_rows`` (dL/d block output [n, Qs, C]) and ``value_panels`` (of the
-    values [n, C, L]):
-    ``d_pixel`` [n, Qs, L] also receives the gradient of the pixel scores, and the gradient of
-    ``scale`` [n, L] is returned. ``scratch(elements)`` returns a flat buffer of at least that
-    many elements, kept across the blocks of a call (the threads' rings of rows)."""
+    values [n, C, Lt]): ``d_pixel`` [n, Qs, Lt] also receives the gradient of the pixel
+    scores, and the gradient of ``scale`` [n, Lt] is returned. ``dot_out`` [n, Q] instead
+    only receives (adds) each query's ``sum_k A dA`` over the tile; ``dot_in`` gives that sum
+    over all tiles. ``scratch(elements)`` returns a flat buffer of at least that many elements,
+    kept across the blocks of a call (the threads' rings of rows)."""
     n, channels, qs = query_rows.shape
-    row = pasted.shape[2]
+    row = tile.length
     threads = torch.get_num_threads()
     query_t = query_rows.transpose(1, 2).contiguous()
     parts = grad_c = None
     value_channels = 0 if value_panels is None else value_panels.shape[2]
     if grad_rows is not None:
-        parts = scale.new_zeros(threads, n, row)
+        if dot_out is None:
+            parts = scale.new_zeros(threads, n, row)
         grad_c = grad_rows.contiguous()
     inputs = (_ptr(query_t), _ptr(panels), channels, _ptr(grad_c), _ptr(value_panels))
     rest = (_ptr(scale), _ptr(bias), _ptr(lse), int(normalize))
-    row, nlev, ks, klen, wk, _, wq, pad, _, threads = _geometry_args(geo, n, 0)
+    row, nlev, ks, klen, wk, _, wq, pad, _, threads = _geometry_args(geo, tile, n, 0)
     size = getattr(lib, f"paste_stream_scratch_{_tag(scale)}")
     per_thread = size(row, wq, pad, channels, value_channels, int(grad_rows is not None))
-    outputs = (_ptr(pasted), _ptr(d_pixel), _ptr(parts), _ptr(scratch(threads * per_thread)))
+    outputs = (_ptr(pasted), _ptr(d_pixel), _ptr(parts), _ptr(dot_out), _ptr(dot_in))
+    outputs += (_ptr(scratch(threads * per_thread)),)
     kernel = getattr(lib, f"paste_stream_{_tag(scale)}")
     kernel(
         *inputs, value_channels, *rest, *outputs, qs, row, nlev, ks, klen, wk, wq, pad, n, threads

@@ -58,6 +58,20 @@ static inline REAL NAME(softmax_row)(const REAL *x, const REAL *sc, const REAL *
     return m + log(sum);
 }
 
+/* log-sum-exp of x * sc + bias over one row, nothing stored: the first pass over the key tiles
+   of a block when one row of all keys does not fit the memory budget. */
+static inline REAL NAME(lse_row)(const REAL *x, const REAL *sc, const REAL *bias, long row) {
+    REAL m = -INFINITY, sum = 0;
+    #pragma omp simd reduction(max:m)
+    for (long k = 0; k < row; ++k) {
+        REAL s = x[k] * sc[k] + bias[k];
+        m = s > m ? s : m;
+    }
+    #pragma omp simd reduction(+:sum)
+    for (long k = 0; k < row; ++k) sum += NAME(exp)(x[k] * sc[k] + bias[k] - m);
+    return m + log(sum);
+}
+
 /* w = exp(x * sc + bias - lse) over one row: the softmax with its log-sum-exp known. */
 static inline void NAME(exp_row)(const REAL *x, const REAL *sc, const REAL *bias, REAL lse,
                                  REAL *w, long row) {
@@ -263,11 +277,16 @@ long NAME(paste_stream_scratch)(long row, long wq, long pad, long c, long cv, in
    pasted = adjoint box sum of A. Backward (gt = dL/d output rows [n, qs, cv], vp the value
    panels): also dA = box sum of gt . values, dS = A * (dA - sum_k A dA), part[thread, i, k]
    += dS * raw, and d_pixel = adjoint box sum of dS * scale[i] (the gradient of the pixel
-   scores). Padded query columns have zero weights. */
+   scores). Padded query columns have zero weights.
+
+   Key tiles (the row is one tile of the keys; the softmax runs over all tiles): with pasted
+   NULL, forward stores each owned row's log-sum-exp over this tile (normalize) and pastes
+   nothing; backward with dot_out adds each owned row's sum_k A dA over this tile to dot_out and
+   pastes nothing, and with dot_in takes that sum (over all tiles) from dot_in. */
 void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
                         const REAL *vp, long cv, const REAL *scale, const REAL *bias,
                         REAL *lse, int normalize, REAL *pasted, REAL *d_pixel, REAL *part,
-                        REAL *scratch, long qs, long row, long nlev, const long *ks,
+                        REAL *dot_out, const REAL *dot_in, REAL *scratch, long qs, long row, long nlev, const long *ks,
                         const long *klen, const long *wk, long wq, long pad, long n,
                         int threads) {
     const long reach = pad * wq + pad, ring = 2 * reach + 1, ring_p = ring + MR;
@@ -317,6 +336,10 @@ void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
             NAME(tap_rows)(rp, ring_s, ring_p, qs, row, r, pad * wq, wq, pad);
             NAME(box_taps)(rp, x, nlev, ks, klen, wk, pad);
             if (normalize && !gt) {
+                if (!pasted) {
+                    if (own) lse[i * qa + r] = NAME(lse_row)(x, sc, bias, row);
+                    continue;
+                }
                 REAL l = NAME(softmax_row)(x, sc, bias, w, row);
                 if (own) lse[i * qa + r] = l;
                 continue;
@@ -326,8 +349,16 @@ void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
             NAME(tap_rows)(rp, ring_g, ring_p, qs, row, r, pad * wq, wq, pad);
             NAME(box_taps)(rp, d, nlev, ks, klen, wk, pad);
             REAL dot = 0;
-            #pragma omp simd reduction(+:dot)
-            for (long k = 0; k < row; ++k) dot += w[k] * d[k];
+            if (dot_in) {
+                dot = dot_in[i * qa + r];
+            } else {
+                #pragma omp simd reduction(+:dot)
+                for (long k = 0; k < row; ++k) dot += w[k] * d[k];
+            }
+            if (dot_out) {
+                if (own) dot_out[i * qa + r] += dot;
+                continue;
+            }
             REAL *pr = mine + i * row;
             if (own) {
                 #pragma omp simd
@@ -341,6 +372,7 @@ void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
                 for (long k = 0; k < row; ++k) d[k] = w[k] * (d[k] - dot) * sc[k];
             }
         }
+        if (!pasted) continue;
         NAME(tap_rows)(rp, ring_a, ring, qa, row, q, -pad * wq, wq, pad);
         NAME(box_taps)(rp, pasted + t * row, nlev, ks, klen, wk, pad);
         if (!gt) continue;

@@ -10,7 +10,7 @@ import torch
 
 from panet.attention import PyramidAttention, fast
 from panet.attention.faithful import faithful_attention
-from panet.attention.fast import _choose_blocks, fast_attention
+from panet.attention.fast import fast_attention, plan_fast
 from panet.attention.native import native_library
 
 SCALES = (1.0, 0.9, 0.8, 0.7, 0.6)
@@ -66,25 +66,31 @@ CASES = [
 ]
 
 
+#: How a call is cut: every key at once in one block, in row blocks, or in key tiles of one to
+#: three key rows (many tiles per level) or of whole levels (tiles spanning levels), and key
+#: tiles with row blocks.
+BLOCKINGS = {
+    "one-block": dict(block_elements=1 << 22),
+    "row-blocks": dict(block_elements=3000),
+    "row-tiles": dict(key_tile=40),
+    "level-tiles": dict(key_tile=150),
+    "tiles-and-rows": dict(key_tile=40, block_elements=1500),
+}
+
+
 @pytest.mark.parametrize("native", PATHS)
-@pytest.mark.parametrize("block_elements", [1 << 22, 3000], ids=["one-block", "row-blocks"])
+@pytest.mark.parametrize("blocking", list(BLOCKINGS))
 @pytest.mark.parametrize(
     ("batch", "channels", "embed", "height", "width", "levels", "k", "hard"), CASES
 )
 def test_fast_matches_faithful(
-    batch, channels, embed, height, width, levels, k, hard, block_elements, native
+    batch, channels, embed, height, width, levels, k, hard, blocking, native
 ):
     query, keys, values = random_inputs(batch, channels, embed, height, width, levels)
     options = dict(patch_size=k, softmax_scale=10.0, hard=hard)
     ref_out, ref_grads = run(faithful_attention, query, keys, values, **options)
     out, grads = run(
-        fast_attention,
-        query,
-        keys,
-        values,
-        block_elements=block_elements,
-        native=native,
-        **options,
+        fast_attention, query, keys, values, native=native, **BLOCKINGS[blocking], **options
     )
     assert out.shape == ref_out.shape == (batch, channels, height, width)
     assert rel(out, ref_out) <= 1e-5
@@ -94,6 +100,25 @@ def test_fast_matches_faithful(
         assert all(g is None for g in grads[: 1 + levels])
     else:
         assert all(g is not None for g in grads)
+
+
+@pytest.mark.parametrize("native", PATHS)
+@pytest.mark.parametrize("blocking", list(BLOCKINGS))
+def test_blockings_cut_as_named(native, blocking):
+    """The blockings above do what their names say (so the exactness test covers them)."""
+    query, keys, values = random_inputs(2, 8, 8, 12, 10, 5)
+    plan = plan_fast(query, keys, values, patch_size=3, hard=False, native=native,
+                     **BLOCKINGS[blocking])  # fmt: skip
+    tiles, rows = len(plan.tiles), plan.block_rows
+    spanning = any(len(tile.spans) > 1 for tile in plan.tiles)
+    expected = {
+        "one-block": tiles == 1 and rows == 12,
+        "row-blocks": tiles == 1 and rows < 12,
+        "row-tiles": tiles > 5 and not spanning,
+        "level-tiles": 1 < tiles <= 5 and spanning,
+        "tiles-and-rows": tiles > 1 and rows < 12,
+    }[blocking]
+    assert expected, plan
 
 
 @pytest.mark.parametrize("native", PATHS)
@@ -218,16 +243,6 @@ def test_module_fast_equals_faithful_including_parameter_gradients():
     assert max(rel(a, b) for a, b in zip(gp_f, gp_r, strict=True)) <= 1e-4
 
 
-def test_blocks_respect_the_budget():
-    # training shape: one padded query row of all five levels is 50 * 8250 elements
-    rows, images = _choose_blocks(16, 48, 50, 1, 8250, 1 << 22)
-    assert images == 1 and rows >= 1 and (rows + 2) * 50 * 8250 <= 1 << 22
-    rows, images = _choose_blocks(16, 6, 8, 1, 200, 1 << 22)
-    assert rows == 6 and images == 16  # small images are batched instead
-    rows, images = _choose_blocks(1, 82, 84, 1, 23252, 1 << 22)
-    assert (rows, images) == (4, 1)  # large tiles: a few rows per block despite the budget
-
-
 def test_bad_inputs_raise_clear_errors():
     query, keys, values = random_inputs(1, 8, 4, 6, 6, 2)
     with pytest.raises(ValueError, match="patch_size"):
@@ -267,20 +282,3 @@ def test_peaked_softmax_and_larger_patches(native, gain, k):
     assert rel(out, ref_out) <= 1e-5
     for got, want in zip(grads, ref_grads, strict=True):
         assert rel(got, want) <= 1e-4
-
-
-def test_forward_only_blocks_grow_with_the_score_map_not_training_ones():
-    from panet.attention.fast import DEFAULT_BLOCK_ELEMENTS, _default_block_elements
-
-    query, keys, values = random_inputs(1, 8, 4, 128, 128, 5)
-    score_map = 128 * 128 * sum(k.shape[2] * k.shape[3] for k in keys)
-    for buffers in (1, 4):
-        budget = _default_block_elements(query, keys, values, 128 * 128, buffers)
-        assert budget == DEFAULT_BLOCK_ELEMENTS
-    with torch.no_grad():
-        # the live buffers together hold half a score map: one on the streamed path, four else
-        assert _default_block_elements(query, keys, values, 128 * 128, 1) == score_map // 2
-        assert _default_block_elements(query, keys, values, 128 * 128, 4) == score_map // 8
-    small = random_inputs(1, 8, 4, 16, 16, 5)
-    with torch.no_grad():
-        assert _default_block_elements(*small, 256, 1) == DEFAULT_BLOCK_ELEMENTS
