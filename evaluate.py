@@ -24,6 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from data.validation import check_datamodule_inputs
+from panet.attention import use_attention_implementation
+from panet.attention.budget import set_memory_budget_mb
 from panet.cli.config_checks import ConfigError, check_model, check_task
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
@@ -99,8 +101,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     except ValueError as error:
         raise ConfigError(str(error)) from error
     set_tf32(bool(cfg.tf32))
+    try:
+        set_memory_budget_mb(cfg.pyramid.get("memory_budget_mb"))
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
     net, source = build_network(cfg)
-    net = net.to(device)
+    net = use_attention_implementation(net, cfg.pyramid.impl).to(device)
     try:
         check_network_fits_task(net, cfg.task.name, scale=int(cfg.degradation.get("scale", 1)))
     except ValueError as error:

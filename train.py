@@ -24,6 +24,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from callbacks.model_cost import cost_from
 from data.validation import check_datamodule_inputs
+from panet.attention.budget import set_memory_budget_mb
 from panet.cli.config_checks import check_run_config
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_folder import (
@@ -95,6 +96,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     plain = plain_config(cfg)
     check_run_config(plain, training=True)
+    set_memory_budget_mb(plain["pyramid"].get("memory_budget_mb"))
     output_dir = Path(cfg.paths.output_dir)
 
     pl.seed_everything(cfg.seed, workers=True)

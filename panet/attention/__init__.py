@@ -1,9 +1,11 @@
 """Pyramid attention (Mei et al., 2020): the module and its interchangeable implementations.
 
-``pyramid`` (the ``PyramidAttention`` module: embeddings, pyramid, implementation registry),
-``faithful`` (the authors' algorithm step by step, the reference), ``fast`` (the same function
-through box sums, blocked, with a custom backward), ``native`` (the C kernels in
-``kernels/``, compiled on first use).
+``pyramid`` (the ``PyramidAttention`` module: embeddings, pyramid), ``dispatch`` (the
+implementations, what each supports and plans, ``impl="auto"``), ``budget`` (the memory
+budget per device), ``faithful`` (the authors' algorithm step by step, the reference), ``fast``
+(the same function through box sums, blocked queries and key tiles, custom backward),
+``tiling`` (how ``fast`` cuts its work to the budget), ``native`` (the C kernels in
+``kernels/``, compiled on first use), ``triton_attention`` (the fused GPU kernels), ``dense``.
 """
 
 from panet.attention.pyramid import (
@@ -11,10 +13,10 @@ from panet.attention.pyramid import (
     PyramidAttention,
     attention_setup,
     build_pyramid,
-    fastest_implementation,
     level_scales,
     pyramid_sizes,
     resolve_implementation,
+    use_attention_implementation,
     validate_scales,
 )
 
@@ -23,9 +25,9 @@ __all__ = [
     "PyramidAttention",
     "attention_setup",
     "build_pyramid",
-    "fastest_implementation",
     "level_scales",
     "pyramid_sizes",
     "resolve_implementation",
+    "use_attention_implementation",
     "validate_scales",
 ]

@@ -36,7 +36,7 @@ CROSS_SCALE_IMPLEMENTATIONS: dict[str, str] = {
     "faithful": "panet.attention.cross_scale:faithful_cross_scale",
     "fast": "panet.attention.cross_scale_fast:fast_cross_scale",
 }
-BOX_SUM_PYRAMIDS: tuple[str, ...] = ("fast", "auto", "dense", "compiled")
+BOX_SUM_PYRAMIDS: tuple[str, ...] = ("fast", "auto", "triton", "dense", "compiled")
 
 CrossScaleFn = Callable[..., Tensor]
 
@@ -165,8 +165,12 @@ class InScaleAttention(nn.Module):
 
     θ, φ: 1x1 conv ``C -> C/reduction`` + PReLU (``conv_match1``, ``conv_match2``); g: 1x1
     conv ``C -> C`` + PReLU (``conv_assembly``). No temperature, no residual.
-    Input/output ``[B, C, H, W]``. With autograd memory grows as ``(H*W)^2`` per image (as
-    the authors'); without it, large inputs run in query blocks of bounded memory.
+    Input/output ``[B, C, H, W]``. Runs through PyTorch's ``scaled_dot_product_attention``
+    (scale 1), whose CPU flash kernel and CUDA memory-efficient kernels tile queries and keys
+    with an online softmax, forward and backward: memory grows with ``H*W``, not ``(H*W)^2``
+    (the authors' ``[H*W, H*W]`` map: 17 GB for a 256x256 LR input). Those kernels need one
+    head size for queries, keys and values, so θ and φ (``C/reduction`` channels) are
+    zero-padded to ``C``: zeros add nothing to a dot product.
     """
 
     def __init__(self, channels: int = 128, reduction: int = 2) -> None:
@@ -183,32 +187,19 @@ class InScaleAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``[B, C, H, W]`` -> ``[B, C, H, W]``."""
         batch, _, height, width = x.shape
-        query = self.conv_match1(x).flatten(2)  # [B, c, N]
-        key = self.conv_match2(x).flatten(2)
-        value = self.conv_assembly(x).flatten(2)  # [B, C, N]
-        positions = height * width
-        if torch.is_grad_enabled() or batch * positions * positions <= IN_SCALE_BLOCK_ELEMENTS:
-            weights = F.softmax(torch.bmm(query.transpose(1, 2), key), dim=2)  # [B, N, N]
-            return torch.bmm(value, weights.transpose(1, 2)).view(batch, -1, height, width)
-        return _blocked_in_scale(query, key, value).view(batch, -1, height, width)
+        # contiguous [B, N, C]: the fused kernels need a unit stride along channels (a
+        # transposed view silently takes the [N, N] math path)
+        value = self.conv_assembly(x).flatten(2).transpose(1, 2).contiguous()
+        channels = value.shape[2]
 
+        def tokens(conv: nn.Module) -> Tensor:  # [B, 1, N, C], zero-padded past c
+            embedded = conv(x).flatten(2).transpose(1, 2)
+            return F.pad(embedded, (0, channels - embedded.shape[2])).unsqueeze(1).contiguous()
 
-#: Largest in-scale weight map (elements) built at once without autograd: a whole image, e.g.
-#: a 256x256 LR input (65,536 positions: 17 GB per map), goes through in query blocks instead.
-IN_SCALE_BLOCK_ELEMENTS = 1 << 25
-
-
-def _blocked_in_scale(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
-    """``value @ softmax(query^T key)^T`` [B, C, N] a block of queries at a time: each query's
-    softmax runs over all keys, so the blocks give the same result in bounded memory."""
-    batch, positions = query.shape[0], query.shape[2]
-    rows = max(1, IN_SCALE_BLOCK_ELEMENTS // (batch * positions))
-    out = value.new_empty(value.shape)
-    for start in range(0, positions, rows):
-        block = slice(start, min(positions, start + rows))
-        weights = F.softmax(torch.bmm(query[:, :, block].transpose(1, 2), key), dim=2)
-        out[:, :, block] = torch.bmm(value, weights.transpose(1, 2))
-    return out
+        out = F.scaled_dot_product_attention(
+            tokens(self.conv_match1), tokens(self.conv_match2), value.unsqueeze(1), scale=1.0
+        )
+        return out[:, 0].transpose(1, 2).reshape(batch, channels, height, width)
 
 
 class CrossScaleAttention(nn.Module):
@@ -221,7 +212,10 @@ class CrossScaleAttention(nn.Module):
         reduction: query/key embeddings have ``C // reduction`` channels (2).
         softmax_scale: multiplier of the scores before the softmax (10).
         hard: one-hot of the best match instead of the softmax (ablation).
-        impl: ``"faithful"`` (the authors' algorithm, batched) or ``"fast"`` (box sums).
+        impl: ``"faithful"`` (the authors' algorithm, batched), ``"fast"`` (box sums), or
+            any box-sum pyramid implementation name (``auto``, ``triton``, ...).
+        memory_budget_mb: working memory of the box-sum implementations (MiB); None: the
+            process's or the device's default (``panet.attention.budget``).
 
     Submodules ``conv_match_1`` (query, on x), ``conv_match_2`` (key, on x downscaled),
     ``conv_assembly`` (value, on x) and the buffer ``escape_NaN`` match the authors' keys.
@@ -237,7 +231,8 @@ class CrossScaleAttention(nn.Module):
         reduction: int = 2,
         softmax_scale: float = 10.0,
         hard: bool = False,
-        impl: str = "fast",
+        impl: str = "auto",
+        memory_budget_mb: float | None = None,
     ) -> None:
         super().__init__()
         if up_factor < 1:
@@ -249,13 +244,20 @@ class CrossScaleAttention(nn.Module):
         self.up_factor = int(up_factor)
         self.softmax_scale = float(softmax_scale)
         self.hard = bool(hard)
-        self.impl = impl
-        self._attend = resolve_cross_scale(impl)
+        self.memory_budget_mb = memory_budget_mb
+        self.use_implementation(impl)
         embed = channels // reduction
         self.conv_match_1 = conv_prelu(channels, embed)
         self.conv_match_2 = conv_prelu(channels, embed)
         self.conv_assembly = conv_prelu(channels, channels)
         self.register_buffer("escape_NaN", torch.tensor([KEY_NORM_EPS]))
+
+    def use_implementation(self, impl: str) -> None:
+        """Run the cross-scale attention by ``impl`` from now on (all are exact)."""
+        attend = resolve_cross_scale(impl)
+        if impl in BOX_SUM_PYRAMIDS:
+            attend = functools.partial(attend, memory_budget_mb=self.memory_budget_mb)
+        self.impl, self._attend = impl, attend
 
     @property
     def scales(self) -> tuple[float, ...]:

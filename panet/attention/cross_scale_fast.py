@@ -26,16 +26,13 @@ back from that layout, so neither the padded stacked grid nor the pixel shuffle'
 
 from __future__ import annotations
 
-import inspect
-
 import torch.nn.functional as F
 from torch import Tensor
 
-from panet.attention.auto import choose_implementation
 from panet.attention.cross_scale import CROSS_SCALE_DIVISOR, check_cross_scale_inputs
+from panet.attention.dispatch import AttentionCall, select
 from panet.attention.faithful import OUTPUT_DIVISOR
 from panet.attention.fast import fast_attention_into
-from panet.attention.pyramid import resolve_implementation
 
 #: Block budget (elements of one score-sized buffer) asked of the fast pyramid attention: the
 #: cross-scale score map is small (H*W x H*W/u^2 per image: 1.7M at the 48x48 training shape),
@@ -89,21 +86,6 @@ class PhaseShuffleLayout:
         return rows_out
 
 
-def _runs_fast(name: str, like: Tensor) -> bool:
-    """Whether pyramid implementation ``name`` runs ``fast`` for tensors like ``like``."""
-    if name == "auto":
-        name = choose_implementation(like.device, like.dtype)
-    return name == "fast"
-
-
-def _pyramid(name: str, **kwargs) -> Tensor:
-    """The registered pyramid attention ``name``, given the block budget when it takes one."""
-    attend = resolve_implementation(name)
-    if "block_elements" in inspect.signature(attend).parameters:
-        kwargs["block_elements"] = CROSS_SCALE_BLOCK_ELEMENTS
-    return attend(**kwargs)
-
-
 def fast_cross_scale(
     query: Tensor,
     key: Tensor,
@@ -113,34 +95,35 @@ def fast_cross_scale(
     softmax_scale: float = 10.0,
     hard: bool = False,
     pyramid_impl: str = "fast",
+    memory_budget_mb: float | None = None,
 ) -> Tensor:
     """Same arguments, result and gradients as ``faithful_cross_scale``: ``[B, C, uH, uW]``.
 
     ``pyramid_impl`` names the box-sum pyramid attention that runs the matching and paste
-    (``fast``, or ``auto``/``dense``/``compiled``, which pick or trace the same function)."""
+    (``fast``, or ``auto``/``triton``/``dense``/``compiled``, which pick or run the same
+    function), checked and planned like the pyramid attention's (``dispatch.select``) within
+    ``memory_budget_mb``."""
     check_cross_scale_inputs(query, key, value, up_factor)
-    if _runs_fast(pyramid_impl, query):
+    # the paste is linear in the values: scaling them (H*W*C elements) instead of the output
+    # (u^2 times more) by 1/6 (the fast layout's pasted values are not divided by 4) or 4/6
+    # (the other implementations divide by 4) gives the authors' divisor 6
+    stacked = phase_stack(value, up_factor)
+    call = AttentionCall(query, (key,), (stacked,), 3, hard, memory_budget_mb)
+    implementation = select(pyramid_impl, call)
+    options = dict(patch_size=3, softmax_scale=softmax_scale, hard=hard)
+    if implementation.bounded:
+        options["memory_budget_mb"] = memory_budget_mb
+    if implementation.name == "fast":
         height, width = query.shape[-2:]
         return fast_attention_into(
             PhaseShuffleLayout(height, width, up_factor, pad=1),
             query,
             [key],
-            [phase_stack(value, up_factor) * (1.0 / CROSS_SCALE_DIVISOR)],
-            patch_size=3,
-            softmax_scale=softmax_scale,
-            hard=hard,
+            [stacked * (1.0 / CROSS_SCALE_DIVISOR)],
             block_elements=CROSS_SCALE_BLOCK_ELEMENTS,
+            **options,
         )
-    # the paste is linear in the values: rescaling them (H*W*C elements) instead of the output
-    # (u^2 times more) turns the pyramid constant 4 into the authors' 6 and saves one
-    # output-sized tensor in forward and in backward
-    stacked = _pyramid(
-        pyramid_impl,
-        query=query,
-        keys=[key],
-        values=[phase_stack(value, up_factor) * (OUTPUT_DIVISOR / CROSS_SCALE_DIVISOR)],
-        patch_size=3,
-        softmax_scale=softmax_scale,
-        hard=hard,
+    pasted = implementation.function()(
+        query, [key], [stacked * (OUTPUT_DIVISOR / CROSS_SCALE_DIVISOR)], **options
     )  # [B, C*u^2, H, W]
-    return F.pixel_shuffle(stacked, up_factor)
+    return F.pixel_shuffle(pasted, up_factor)

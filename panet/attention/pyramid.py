@@ -2,16 +2,16 @@
 2020): every query patch attends to the patches of a multi-scale pyramid of the same features.
 
 The module owns the embeddings and the pyramid; the attention arithmetic itself is delegated to
-an interchangeable implementation (``IMPLEMENTATIONS``): ``"faithful"`` follows the authors'
-algorithm step by step, ``"fast"`` computes the same function with far less work (blocked,
-native CPU kernels), ``"dense"`` is that form as plain tensor operations (``torch.compile``-able),
-``"compiled"`` is ``dense`` under ``torch.compile``, and ``"auto"`` (the default) picks by the
-input's device (see ``panet.attention.auto``).
+an interchangeable implementation (``panet.attention.dispatch.IMPLEMENTATIONS``): ``"faithful"``
+follows the authors' algorithm step by step, ``"fast"`` computes the same function with far less
+work in memory bounded by a budget (blocked queries and key tiles; native CPU kernels, plain
+PyTorch elsewhere), ``"triton"`` is a fused GPU kernel of the same function, ``"dense"`` that
+form as plain tensor operations (``torch.compile``-able), ``"compiled"`` is ``dense`` under
+``torch.compile``, and ``"auto"`` (the default) picks by device and memory plan.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -21,36 +21,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from panet.attention.dispatch import IMPLEMENTATIONS as _REGISTERED
+from panet.attention.dispatch import attend, auto_attention, implementation_names
 from panet.attention.faithful import KEY_NORM_EPS
 
 AttentionFn = Callable[..., Tensor]
 
-#: Attention implementations by name, as "module:function"; imported on first use so that a
-#: missing optional implementation only matters to whoever asks for it.
-IMPLEMENTATIONS: dict[str, str] = {
-    "auto": "panet.attention.auto:auto_attention",
-    "faithful": "panet.attention.faithful:faithful_attention",
-    "fast": "panet.attention.fast:fast_attention",
-    "dense": "panet.attention.dense:dense_attention",
-    "compiled": "panet.attention.dense:compiled_attention",
-}
+#: Every name ``impl`` accepts (``auto`` and the registered implementations).
+IMPLEMENTATIONS: tuple[str, ...] = tuple(implementation_names())
 
 
 def resolve_implementation(name: str) -> AttentionFn:
-    """The attention function registered as ``name`` (see ``IMPLEMENTATIONS``)."""
-    if name not in IMPLEMENTATIONS:
+    """The attention function registered as ``name`` (``"auto"``: the dispatcher), called
+    without the dispatcher's checks."""
+    if name == "auto":
+        return auto_attention
+    if name not in _REGISTERED:
         raise ValueError(
             f"unknown attention implementation {name!r}; choose one of {sorted(IMPLEMENTATIONS)}"
         )
-    module_name, function_name = IMPLEMENTATIONS[name].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        raise ImportError(
-            f"attention implementation {name!r} needs module {module_name}, which is not "
-            f"available ({error}); use impl='faithful'"
-        ) from error
-    return getattr(module, function_name)
+    return _REGISTERED[name].function()
 
 
 def conv_prelu(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -120,6 +110,8 @@ class PyramidAttention(nn.Module):
         res_scale: weight of the residual input.
         hard: use the one-hot of the best match instead of softmax weights (ablation).
         impl: name of the attention implementation (see ``IMPLEMENTATIONS``).
+        memory_budget_mb: working memory of the attention's score-sized buffers (MiB); None:
+            the process's or the device's default (``panet.attention.budget``).
 
     Submodules ``conv_match_L_base`` (query), ``conv_match`` (key), ``conv_assembly`` (value),
     each a 1x1 conv + PReLU, and the buffer ``escape_NaN`` match the authors' checkpoint keys.
@@ -137,6 +129,7 @@ class PyramidAttention(nn.Module):
         res_scale: float = 1.0,
         hard: bool = False,
         impl: str = "auto",
+        memory_budget_mb: float | None = None,
     ) -> None:
         super().__init__()
         if channels < 1 or reduction < 1 or channels // reduction < 1:
@@ -150,13 +143,23 @@ class PyramidAttention(nn.Module):
         self.softmax_scale = float(softmax_scale)
         self.res_scale = float(res_scale)
         self.hard = hard
-        self.impl = impl
-        self._attend = resolve_implementation(impl)
+        self.memory_budget_mb = memory_budget_mb
+        self.use_implementation(impl)
         embed = channels // reduction
         self.conv_match_L_base = conv_prelu(channels, embed)
         self.conv_match = conv_prelu(channels, embed)
         self.conv_assembly = conv_prelu(channels, channels)
         self.register_buffer("escape_NaN", torch.tensor([KEY_NORM_EPS]))
+
+    def use_implementation(self, impl: str) -> None:
+        """Run the attention by ``impl`` from now on (every implementation is exact)."""
+        if impl not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"unknown attention implementation {impl!r}; choose one of "
+                f"{sorted(IMPLEMENTATIONS)}"
+            )
+        self.impl = impl
+        self._attend = partial(attend, impl, memory_budget_mb=self.memory_budget_mb)
 
     def extra_repr(self) -> str:
         return (
@@ -285,10 +288,11 @@ def attention_setup(
     return options, make_attention
 
 
-def fastest_implementation() -> str:
-    """``"fast"`` when ``panet.attention.fast`` is importable, else ``"faithful"`` (both exact)."""
-    try:
-        resolve_implementation("fast")
-    except ImportError:
-        return "faithful"
-    return "fast"
+def use_attention_implementation(net: nn.Module, impl: str) -> nn.Module:
+    """Run every attention of ``net`` (pyramid and cross-scale) by ``impl``: the evaluation
+    and restore tools use this so that a whole image goes through the configured (by default
+    memory-bounded) implementation, whatever the checkpoint was trained with."""
+    for module in net.modules():
+        if hasattr(module, "use_implementation"):
+            module.use_implementation(impl)
+    return net

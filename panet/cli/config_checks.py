@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from panet.attention.budget import check_budget_mb
 from panet.attention.pyramid import IMPLEMENTATIONS
 from panet.models.positions import positions_problem
 from panet.tasks import TASK_CHANNELS
@@ -62,6 +63,11 @@ def check_pyramid(pyramid: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"pyramid.impl must be one of {sorted(IMPLEMENTATIONS)}; got {pyramid.get('impl')!r}"
         )
+    if pyramid.get("memory_budget_mb") is not None:
+        try:
+            check_budget_mb(pyramid["memory_budget_mb"])
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
 
 def check_task(task: Mapping[str, Any], degradation: Mapping[str, Any]) -> None:

@@ -125,7 +125,8 @@ class CSNLN(nn.Module):
         depth: SEM applications (12 in the paper).
         reduction: query/key reduction of both attentions (2).
         softmax_scale: cross-scale matching temperature (10).
-        attention_impl: cross-scale attention implementation, ``"fast"`` or ``"faithful"``.
+        attention_impl: cross-scale attention implementation: ``"auto"`` (default), ``"fast"``,
+            ``"faithful"`` or another box-sum pyramid implementation name.
 
     The last application's next-LR features are computed and dropped, as in the authors' code;
     at ``depth=1`` the layers producing them (``SEM.down_sample_2``/``_4``, ``SEM.post_conv``)
@@ -154,7 +155,7 @@ class CSNLN(nn.Module):
         depth: int = 12,
         reduction: int = 2,
         softmax_scale: float = 10.0,
-        attention_impl: str = "fast",
+        attention_impl: str = "auto",
     ) -> None:
         super().__init__()
         if n_colors != 3:

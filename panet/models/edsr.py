@@ -49,7 +49,7 @@ class EDSR(nn.Module):
         softmax_scale: float = 10.0,
         reduction: int = 8,
         hard: bool = False,
-        attention_impl: str = "fast",
+        attention_impl: str = "auto",
     ) -> None:
         super().__init__()
         if n_colors != 3:

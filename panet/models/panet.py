@@ -25,7 +25,7 @@ class PANet(nn.Module):
         levels, scales, patch_size, softmax_scale, reduction, hard: the attention's options
             (see ``PyramidAttention``); ``levels=1, patch_size=1`` is the classic non-local
             block.
-        attention_impl: attention implementation name (``"fast"`` or ``"faithful"``).
+        attention_impl: attention implementation name (``"auto"``, ``"fast"``, ``"faithful"``, ...).
 
     Forward: ``[B, n_colors, H, W]`` float in [0, 1] -> same shape and range (not clamped).
     All residual blocks share one PReLU, as in the authors' model (their blocks fall back to a
@@ -48,7 +48,7 @@ class PANet(nn.Module):
         softmax_scale: float = 10.0,
         reduction: int = 2,
         hard: bool = False,
-        attention_impl: str = "fast",
+        attention_impl: str = "auto",
     ) -> None:
         super().__init__()
         if n_colors < 1 or n_feats < 1 or n_resblocks < 1:

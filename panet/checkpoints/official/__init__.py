@@ -12,7 +12,6 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from panet.attention.pyramid import fastest_implementation
 from panet.checkpoints.files import StateDict, extract_state_dict, read_checkpoint
 from panet.checkpoints.official import csnln, edsr, mprnet, panet
 from panet.checkpoints.strict import load_exactly
@@ -52,7 +51,7 @@ def load_official(path: str | os.PathLike, arch: str, **arch_args: Any) -> nn.Mo
             ``"mprnet"`` (deblurring, deraining, denoising).
         **arch_args: constructor arguments of the network, e.g. ``n_resblocks=80``,
             ``n_colors=1``, ``scale=2``, ``variant="derain"``; ``attention_impl`` (networks
-            with pyramid attention) defaults to the fastest exact implementation available.
+            with pyramid attention) defaults to ``"auto"`` (bounded memory on every device).
 
     Raises:
         FileNotFoundError: no such file.
@@ -61,7 +60,7 @@ def load_official(path: str | os.PathLike, arch: str, **arch_args: Any) -> nn.Mo
     """
     to_ours = _layout(arch)  # an unknown arch fails before the file is read
     if "attention_impl" in inspect.signature(ARCHITECTURES[arch]).parameters:
-        arch_args.setdefault("attention_impl", fastest_implementation())
+        arch_args.setdefault("attention_impl", "auto")
     state = extract_state_dict(read_checkpoint(path), source=str(path))
     net = build_network(arch, **arch_args)
     load_exactly(net, to_ours(state), source=str(path))

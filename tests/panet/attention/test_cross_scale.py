@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from panet.attention import cross_scale, cross_scale_fast
+from panet.attention import cross_scale_fast
 from panet.attention.cross_scale import (
     CrossScaleAttention,
     InScaleAttention,
@@ -51,23 +51,33 @@ def test_in_scale_equals_the_official_forward():
     assert rel(module(x), reference_in_scale(x, module.state_dict(), "")) <= 1e-5
 
 
-def test_in_scale_without_autograd_runs_in_query_blocks_with_the_same_result(
-    monkeypatch: pytest.MonkeyPatch,
-):
-    """Whole-image evaluation (no autograd) must not build the (H*W)^2 map at once."""
-    module = _randomized(InScaleAttention(16))
-    x = torch.randn(2, 16, 7, 5, generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        dense = module(x)
-        monkeypatch.setattr(cross_scale, "IN_SCALE_BLOCK_ELEMENTS", 2 * 35 * 4)  # 4 rows
-        calls = []
-        blocked = cross_scale._blocked_in_scale
-        monkeypatch.setattr(
-            cross_scale, "_blocked_in_scale", lambda *a: calls.append(1) or blocked(*a)
-        )
-        out = module(x)
-    assert calls and rel(out, dense) <= 1e-6
-    assert rel(out, reference_in_scale(x, module.state_dict(), "")) <= 1e-5
+def _in_scale_by_the_map(module: InScaleAttention, x: torch.Tensor) -> torch.Tensor:
+    """The in-scale attention with its whole [N, N] weight map (the authors' formulation)."""
+    query = module.conv_match1(x).flatten(2)
+    key = module.conv_match2(x).flatten(2)
+    value = module.conv_assembly(x).flatten(2)
+    weights = torch.softmax(torch.bmm(query.transpose(1, 2), key), dim=2)
+    return torch.bmm(value, weights.transpose(1, 2)).view_as(x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_in_scale_gradients_equal_the_whole_map_formulation(dtype: torch.dtype):
+    """The tiled kernel (queries and keys zero-padded to the value channels) computes the map
+    formulation's function: outputs, input and parameter gradients."""
+    module = _randomized(InScaleAttention(16)).to(dtype)
+    x = torch.randn(2, 16, 7, 5, generator=torch.Generator().manual_seed(3), dtype=dtype)
+    results = []
+    for fn in (module, lambda t: _in_scale_by_the_map(module, t)):
+        module.zero_grad()
+        xi = x.clone().requires_grad_()
+        out = fn(xi)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum().backward()
+        results.append((out, xi.grad, [p.grad.clone() for p in module.parameters()]))
+    (out, gx, gp), (ref, ref_gx, ref_gp) = results
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-12
+    assert rel(out, ref) <= tolerance
+    assert rel(gx, ref_gx) <= 10 * tolerance
+    assert max(rel(a, b) for a, b in zip(gp, ref_gp, strict=True)) <= 10 * tolerance
 
 
 @pytest.mark.parametrize("impl", ["faithful", "fast"])

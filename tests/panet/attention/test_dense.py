@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from panet.attention import PyramidAttention
-from panet.attention.auto import _has_triton, choose_implementation
 from panet.attention.dense import dense_attention
 from panet.attention.faithful import faithful_attention
 from tests.panet.attention.test_fast import CASES, random_inputs, rel, run
@@ -34,14 +33,6 @@ def test_dense_is_exact_in_float64():
     out, grads = run(dense_attention, query, keys, values, **options)
     assert rel(out, ref_out) <= 1e-12
     assert max(rel(g, r) for g, r in zip(grads, ref_grads, strict=True)) <= 1e-12
-
-
-def test_auto_picks_by_device():
-    assert choose_implementation(torch.device("cpu"), torch.float32) == "fast"
-    expected = "compiled" if _has_triton() else "dense"
-    assert choose_implementation(torch.device("cuda"), torch.bfloat16) == expected
-    assert choose_implementation(torch.device("mps"), torch.float32) == "dense"
-    assert PyramidAttention(8, 2).impl == "auto"  # the default
 
 
 def test_auto_module_equals_faithful():
