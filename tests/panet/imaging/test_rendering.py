@@ -1,4 +1,4 @@
-"""Panels, crops, colormap and PNG writing of callbacks.rendering."""
+"""Panels, crops, colormap and PNG writing of panet.imaging.rendering."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from callbacks.rendering import (
+from panet.imaging.rendering import (
     HEAT_ANCHORS,
     crop_window,
     heat_colormap,
