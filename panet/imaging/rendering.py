@@ -145,6 +145,17 @@ def enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
     return rgb if factor == 1 else rgb.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
+def shrink_to(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """``[H, W, 3]`` shrunk (area average) so that its longer side is at most ``max_side``;
+    pictures already that small are returned as they are."""
+    height, width = rgb.shape[:2]
+    if max(height, width) <= max_side:
+        return rgb
+    ratio = max_side / max(height, width)
+    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+
+
 def overlay_weights(
     picture: np.ndarray, weights: Tensor, top: int = 0, left: int = 0, alpha: float = 0.6
 ) -> np.ndarray:

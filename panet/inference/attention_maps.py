@@ -255,7 +255,8 @@ def attention_at_points(
     if not attention_modules(net):
         raise ValueError(
             f"{type(net).__name__} has no pyramid attention or cross-scale attention module, "
-            "so it has no attention maps (networks with them: panet, pa_edsr, nonlocal, csnln)"
+            "so it has no attention maps (networks with them: panet, including the non-local "
+            "variant, pa_edsr and csnln)"
         )
     if crop is not None and crop < 1:
         raise ValueError(f"crop must be >= 1 pixel, got {crop}")

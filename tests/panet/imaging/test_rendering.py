@@ -10,12 +10,17 @@ import torch
 from PIL import Image
 
 from panet.imaging.rendering import (
+    DIMMED,
     HEAT_ANCHORS,
     crop_window,
+    enlarge,
     heat_colormap,
+    labelled,
+    overlay_weights,
     panel,
     safe_file_stem,
     save_png,
+    shrink_to,
     to_rgb_uint8,
 )
 
@@ -59,3 +64,27 @@ def test_png_round_trip_and_file_stems(tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.asarray(Image.open(path)), rgb)
     assert safe_file_stem("kodim01.png") == "kodim01"
     assert safe_file_stem("sub/dir:x") == "sub_dir_x"
+
+
+def test_overlay_covers_its_region_and_dims_the_rest() -> None:
+    picture = np.full((6, 8, 3), 200, dtype=np.uint8)
+    weights = torch.zeros(2, 3)
+    weights[1, 2] = 4.0  # the peak: the last anchor colour
+    out = overlay_weights(picture, weights, top=1, left=4, alpha=1.0)
+    assert tuple(out[2, 6]) == HEAT_ANCHORS[-1] and tuple(out[1, 4]) == HEAT_ANCHORS[0]
+    assert (out[:, :4] == round(200 * DIMMED)).all() and (out[3:, 4:] == 100).all()
+    half = overlay_weights(picture, weights, top=1, left=4, alpha=0.5)
+    np.testing.assert_array_equal(half[1, 4], np.rint((200 + np.array(HEAT_ANCHORS[0])) / 2))
+    with pytest.raises(ValueError, match="does not fit"):
+        overlay_weights(picture, weights, top=5, left=0)
+
+
+def test_labels_enlargement_and_shrinking() -> None:
+    tile = np.zeros((10, 4, 3), dtype=np.uint8)
+    out = labelled(tile, "level 0 (scale 1): 41.9%")
+    assert out.shape[1] > 4 and out.shape[0] > 10  # the strip widened to hold the text
+    strip = out[: out.shape[0] - 10]
+    assert strip.min() < 100 and (strip == 255).any()  # dark text on white
+    assert enlarge(tile[:2, :3], 3).shape == (6, 9, 3)
+    assert shrink_to(np.zeros((40, 100, 3), dtype=np.uint8), 50).shape == (20, 50, 3)
+    assert shrink_to(tile, 50) is tile
