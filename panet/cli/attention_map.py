@@ -11,12 +11,13 @@ Examples::
         --arch-arg scale=2 --image small.png --points 40,30 --out attention/
 
 For each query point it writes one PNG per pyramid level (CSNLN: one of its cross-scale keys)
-with that level's attention weights spread over the image as a heat map (normalized by the
-level's maximum; the query marked by a cyan cross; the parts of the image the network did not
-see dimmed), ``<image>_sheet.png`` with every point and level side by side and labelled with
-each level's share of the total weight, and ``<image>_attention.json`` with the numbers
-(feature cells, shares, the strongest key of every level in image pixels). How image pixels map
-to the attention's feature grid: ``panet.inference.attention_maps``.
+with that level's attention weights spread over the image as a heat map (relative to the
+level's largest weight, or on a log scale with ``--log``; more opaque where the weight is
+larger; the query marked by a cyan cross, the strongest key by a white box; the parts of the
+image the network did not see dimmed), ``<image>_sheet.png`` with every point and level side by
+side and labelled with each level's share of the total weight, and ``<image>_attention.json``
+with the numbers (feature cells, shares, the strongest key of every level in image pixels).
+How image pixels map to the attention's feature grid: ``panet.inference.attention_maps``.
 
 Exit status: 0 when the maps were written, 2 for bad options, points outside the image (all
 listed at once), an unreadable image or checkpoint, or a network without attention.
@@ -39,6 +40,7 @@ from panet.checkpoints.for_evaluation import load_for_evaluation
 from panet.cli.restore import parse_arch_args, prepare_input
 from panet.imaging.io import read_image
 from panet.imaging.rendering import (
+    draw_box,
     draw_cross,
     enlarge,
     hstack,
@@ -61,6 +63,8 @@ ATTENTION_ARCHITECTURES: tuple[str, ...] = ("panet", "pa_edsr", "csnln")
 MIN_PICTURE_SIDE = 256
 #: Tiles of the sheet are shrunk until their longer side is at most this.
 MAX_SHEET_TILE = 320
+#: ``--log``: colours span this many orders of magnitude below each level's largest weight.
+LOG_DECADES = 3.0
 
 
 def parse_point(text: str) -> tuple[int, int]:
@@ -121,7 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the network on a CROP-pixel square around each point instead of the whole "
         "image (large images; or the piece the authors' chop would show)",
     )
-    parser.add_argument("--alpha", type=float, default=0.6, help="heat-map opacity in [0, 1]")
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.8,
+        help="heat-map opacity at a level's largest weight, in [0, 1] (it falls with the weight)",
+    )
+    parser.add_argument(
+        "--log",
+        action="store_true",
+        help=f"colour by the log of the weight over {LOG_DECADES:g} decades (shows the tail of a "
+        "peaked softmax)",
+    )
     parser.add_argument(
         "--device",
         default="auto",
@@ -163,26 +178,41 @@ def level_file_name(
     return f"{stem}_x{point[0]}_y{point[1]}{module}_{part}.png"
 
 
-def marked(picture: np.ndarray, point: tuple[int, int], factor: int) -> np.ndarray:
-    """``picture`` enlarged ``factor`` times with a cyan cross on image pixel ``point``."""
+def marker_size(image_hw: Sequence[int], factor: int) -> int:
+    """Half-size in pixels of the query cross and the peak box on an enlarged picture."""
+    return max(3, 2 * factor, factor * max(image_hw) // 48)
+
+
+def marked(
+    picture: np.ndarray,
+    point: tuple[int, int],
+    factor: int,
+    peak: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """``picture`` enlarged ``factor`` times with a cyan cross on image pixel ``point`` and, when
+    given, a white box around image pixel ``peak`` (a level's strongest key)."""
     big = enlarge(picture, factor)
-    row, col = point[1] * factor + factor // 2, point[0] * factor + factor // 2
-    draw_cross(big, row, col, arm=max(3, 2 * factor))
+    size = marker_size(picture.shape[:2], factor)
+    if peak is not None:
+        draw_box(big, peak[1] * factor + factor // 2, peak[0] * factor + factor // 2, size)
+    draw_cross(big, point[1] * factor + factor // 2, point[0] * factor + factor // 2, arm=size)
     return big
 
 
-def level_picture(image_rgb: np.ndarray, maps: ModuleMaps, level: int, alpha: float) -> np.ndarray:
-    """One level's weights over the image (at image resolution), the query not yet marked."""
+def level_picture(
+    image_rgb: np.ndarray, maps: ModuleMaps, level: int, alpha: float, log_scale: bool
+) -> np.ndarray:
+    """One level's weights over the image (at image resolution), not yet marked."""
     top, left, _, _ = maps.window
-    return overlay_weights(image_rgb, maps.weights_on_input(level), top, left, alpha)
+    decades = LOG_DECADES if log_scale else None
+    return overlay_weights(image_rgb, maps.weights_on_input(level), top, left, alpha, decades)
 
 
 def render_point(
     image_rgb: np.ndarray,
     point: tuple[int, int],
     modules: Sequence[ModuleMaps],
-    alpha: float,
-    out_dir: Path,
+    args: argparse.Namespace,
     stem: str,
 ) -> tuple[list[Path], list[np.ndarray]]:
     """Write the per-level PNGs of one point; return them and its sheet rows."""
@@ -196,8 +226,9 @@ def render_point(
         )
         tiles = [query]
         for level, share in enumerate(maps.shares()):
-            picture = marked(level_picture(image_rgb, maps, level, alpha), point, factor)
-            path = out_dir / level_file_name(stem, point, maps, level, several)
+            picture = level_picture(image_rgb, maps, level, args.alpha, args.log)
+            picture = marked(picture, point, factor, maps.peak_xy(level))
+            path = args.out / level_file_name(stem, point, maps, level, several)
             written.append(save_png(picture, path))
             title = f"{level_title(maps, level)}: {100 * share:.1f}%"
             tiles.append(labelled(shrink_to(picture, MAX_SHEET_TILE), title))
@@ -245,7 +276,7 @@ def write_outputs(
     stem = safe_file_stem(args.image.name)
     written, rows = [], []
     for point, modules in zip(points, results, strict=True):
-        files, point_rows = render_point(image_rgb, point, modules, args.alpha, args.out, stem)
+        files, point_rows = render_point(image_rgb, point, modules, args, stem)
         written += files
         rows += point_rows
     written.append(save_png(vstack(rows, gap=8), args.out / f"{stem}_sheet.png"))
@@ -255,6 +286,7 @@ def write_outputs(
         "official_arch": args.official_arch,
         "task": args.task,
         "crop": args.crop,
+        "log_scale": args.log,
         "points": [point_record(p, m) for p, m in zip(points, results, strict=True)],
     }
     json_path = args.out / f"{stem}_attention.json"

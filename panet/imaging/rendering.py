@@ -156,16 +156,35 @@ def shrink_to(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
 
 
+def relative_weights(weights: Tensor, log_decades: float | None = None) -> Tensor:
+    """``weights`` divided by their maximum, in [0, 1]; with ``log_decades`` on a log scale
+    instead: the maximum is 1 and ``log_decades`` orders of magnitude below it (and less) 0,
+    which shows the long tail of a peaked softmax."""
+    relative = weights.detach().float().cpu() / weights.max().clamp_min(1e-30)
+    if log_decades is None:
+        return relative.clamp(0, 1)
+    if log_decades <= 0:
+        raise ValueError(f"log_decades must be > 0, got {log_decades}")
+    return (1 + relative.clamp_min(1e-30).log10() / log_decades).clamp(0, 1)
+
+
 def overlay_weights(
-    picture: np.ndarray, weights: Tensor, top: int = 0, left: int = 0, alpha: float = 0.6
+    picture: np.ndarray,
+    weights: Tensor,
+    top: int = 0,
+    left: int = 0,
+    alpha: float = 0.8,
+    log_decades: float | None = None,
 ) -> np.ndarray:
     """``picture`` with non-negative ``weights`` drawn over a region as a heat map.
 
     Args:
         picture: ``[H, W, 3]`` uint8 (not modified).
         weights: ``[h, w]`` values for the region whose top-left pixel is (top, left); the
-            region must lie inside the picture. Colours are normalized by their maximum.
-        alpha: opacity of the heat map (0: the picture only, 1: the heat map only).
+            region must lie inside the picture. Colours are relative to the maximum
+            (``relative_weights``; ``log_decades`` for a log scale).
+        alpha: opacity of the heat map where the weight is largest; it falls with the
+            relative weight, so the picture shows through where the weights are small.
 
     Returns:
         A new ``[H, W, 3]`` uint8 picture; pixels outside the region keep ``DIMMED`` of their
@@ -179,12 +198,25 @@ def overlay_weights(
             f"a {h}x{w} region at (top {top}, left {left}) does not fit a "
             f"{picture.shape[0]}x{picture.shape[1]} picture"
         )
-    peak = weights.max().clamp_min(1e-12)
-    heat = heat_colormap(weights / peak).astype(np.float32)
+    relative = relative_weights(weights, log_decades)
+    heat = heat_colormap(relative).astype(np.float32)
+    opacity = alpha * relative.numpy()[..., None]
     out = picture.astype(np.float32) * DIMMED
     region = picture[top : top + h, left : left + w].astype(np.float32)
-    out[top : top + h, left : left + w] = (1 - alpha) * region + alpha * heat
+    out[top : top + h, left : left + w] = (1 - opacity) * region + opacity * heat
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def draw_box(rgb: np.ndarray, row: int, col: int, half: int, colour=(255, 255, 255)) -> None:
+    """Draw the outline of the square of half-side ``half`` centred at (row, col), in place
+    (clipped to the picture)."""
+    height, width = rgb.shape[:2]
+    top, bottom = max(row - half, 0), min(row + half, height - 1)
+    left, right = max(col - half, 0), min(col + half, width - 1)
+    rgb[top, left : right + 1] = colour
+    rgb[bottom, left : right + 1] = colour
+    rgb[top : bottom + 1, left] = colour
+    rgb[top : bottom + 1, right] = colour
 
 
 def labelled(picture: np.ndarray, text: str, pad: int = 2) -> np.ndarray:

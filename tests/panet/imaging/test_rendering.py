@@ -13,11 +13,13 @@ from panet.imaging.rendering import (
     DIMMED,
     HEAT_ANCHORS,
     crop_window,
+    draw_box,
     enlarge,
     heat_colormap,
     labelled,
     overlay_weights,
     panel,
+    relative_weights,
     safe_file_stem,
     save_png,
     shrink_to,
@@ -69,14 +71,27 @@ def test_png_round_trip_and_file_stems(tmp_path: Path) -> None:
 def test_overlay_covers_its_region_and_dims_the_rest() -> None:
     picture = np.full((6, 8, 3), 200, dtype=np.uint8)
     weights = torch.zeros(2, 3)
-    weights[1, 2] = 4.0  # the peak: the last anchor colour
+    weights[1, 2] = 4.0  # the peak: the last anchor colour, fully opaque at alpha 1
+    weights[0, 1] = 2.0  # half the peak: half the opacity
     out = overlay_weights(picture, weights, top=1, left=4, alpha=1.0)
-    assert tuple(out[2, 6]) == HEAT_ANCHORS[-1] and tuple(out[1, 4]) == HEAT_ANCHORS[0]
+    assert tuple(out[2, 6]) == HEAT_ANCHORS[-1]
+    assert tuple(out[1, 4]) == (200, 200, 200)  # no weight: the picture shows through
+    half = np.rint((200 + heat_colormap(torch.tensor([[0.5]]))[0, 0].astype(float)) / 2)
+    np.testing.assert_array_equal(out[1, 5], half)
     assert (out[:, :4] == round(200 * DIMMED)).all() and (out[3:, 4:] == 100).all()
-    half = overlay_weights(picture, weights, top=1, left=4, alpha=0.5)
-    np.testing.assert_array_equal(half[1, 4], np.rint((200 + np.array(HEAT_ANCHORS[0])) / 2))
     with pytest.raises(ValueError, match="does not fit"):
         overlay_weights(picture, weights, top=5, left=0)
+
+
+def test_log_scale_spreads_the_tail_over_the_decades() -> None:
+    weights = torch.tensor([[1.0, 0.1, 0.01, 1e-3, 1e-6]])
+    torch.testing.assert_close(relative_weights(weights), weights)
+    torch.testing.assert_close(
+        relative_weights(weights, log_decades=3), torch.tensor([[1.0, 2 / 3, 1 / 3, 0.0, 0.0]])
+    )
+    rgb = np.zeros((5, 5, 3), dtype=np.uint8)
+    draw_box(rgb, 2, 2, 1)
+    assert rgb[..., 0].sum() == 8 * 255 and rgb[2, 2, 0] == 0  # the outline only
 
 
 def test_labels_enlargement_and_shrinking() -> None:
