@@ -36,8 +36,8 @@ from rich.console import Console
 from torch import Tensor, nn
 
 from panet.atomic import write_text_atomic
-from panet.checkpoints.for_evaluation import load_for_evaluation
-from panet.cli.restore import parse_arch_args, prepare_input
+from panet.cli.network_options import add_network_options, load_network
+from panet.cli.restore import prepare_input
 from panet.imaging.io import read_image
 from panet.imaging.rendering import (
     draw_box,
@@ -53,7 +53,6 @@ from panet.imaging.rendering import (
     vstack,
 )
 from panet.inference.attention_maps import ModuleMaps, attention_at_points, check_points
-from panet.inference.devices import DEVICE_CHOICES, resolve_device
 from panet.models.registry import network_channels
 from panet.tasks import TASKS, check_network_fits_task
 
@@ -86,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the attention maps of query pixels of an image (PNG per level, a "
         "sheet, JSON).",
     )
-    parser.add_argument("--ckpt", required=True, help="checkpoint file (ours or the authors')")
+    add_network_options(parser, ATTENTION_ARCHITECTURES)
     parser.add_argument("--image", required=True, type=Path, help="the network's input image")
     parser.add_argument(
         "--points",
@@ -103,20 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="how the image is fed to the network (default: sr for upscaling networks, car "
         "for 1-channel ones, else denoise); car turns RGB into the Y channel",
-    )
-    parser.add_argument(
-        "--official-arch",
-        "--arch",
-        dest="official_arch",
-        choices=ATTENTION_ARCHITECTURES,
-        help="architecture of the authors' weights; omit for our checkpoints",
-    )
-    parser.add_argument(
-        "--arch-arg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="constructor argument of the authors' network, e.g. n_resblocks=80 (repeatable)",
     )
     parser.add_argument(
         "--crop",
@@ -136,11 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"colour by the log of the weight over {LOG_DECADES:g} decades (shows the tail of a "
         "peaked softmax)",
-    )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help=f"{DEVICE_CHOICES} (auto: the first GPU when CUDA is available, else the CPU)",
     )
     return parser
 
@@ -316,10 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         image = read_image(args.image)
         check_points(points, image.shape[-2], image.shape[-1], str(args.image))
-        arch_args = parse_arch_args(args.arch_arg)
-        device = resolve_device(args.device)
-        net = load_for_evaluation(args.ckpt, args.official_arch, arch_args or None)
-        net = net.to(device).eval()
+        net, device = load_network(args)
         args.task = args.task or default_task(net)
         check_network_fits_task(net, args.task)
         net_image = prepare_input(image, args.task)
