@@ -153,7 +153,7 @@ def level_file_name(
     stem: str, point: tuple[int, int], maps: ModuleMaps, level: int, several: bool
 ) -> str:
     """``<stem>_x<X>_y<Y>[_<module>]_level<l>.png`` (``_crossscale`` for CSNLN)."""
-    module = f"_{safe_file_stem(maps.module)}" if several else ""
+    module = "_" + "".join(c if c.isalnum() else "_" for c in maps.module) if several else ""
     part = "crossscale" if maps.kind == "cross-scale" else f"level{level}"
     return f"{stem}_x{point[0]}_y{point[1]}{module}_{part}.png"
 

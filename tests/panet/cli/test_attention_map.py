@@ -160,6 +160,17 @@ def test_csnln_maps_its_cross_scale_keys(tmp_path: Path) -> None:
     assert module["levels"][0]["share"] == pytest.approx(1.0, abs=1e-5)
 
 
+def test_every_attention_module_gets_its_own_pictures(tmp_path: Path) -> None:
+    args = {**PANET_ARGS, "levels": 2, "positions": ("pre", "mid", "post")}
+    ckpt = save_network(randomized("panet", **args), tmp_path / "panet.pt")
+    assert run(ckpt, write_image(tmp_path / "photo.png"), tmp_path / "out", points=("3,4",)) == 0
+    names = sorted(p.name for p in (tmp_path / "out").glob("*level*.png"))
+    modules = ("body_1", "body_2", "body_4")  # pre and mid both follow block 1 of 2
+    assert names == [f"photo_x3_y4_{m}_level{i}.png" for m in modules for i in (0, 1)]
+    record = json.loads((tmp_path / "out" / "photo_attention.json").read_text())
+    assert [m["module"] for m in record["points"][0]["modules"]] == ["body.1", "body.2", "body.4"]
+
+
 def test_a_crop_shows_only_the_window_the_network_saw(tmp_path: Path) -> None:
     ckpt = save_network(randomized("panet", **PANET_ARGS), tmp_path / "panet.pt")
     image = write_image(tmp_path / "photo.png")
