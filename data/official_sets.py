@@ -16,7 +16,7 @@ recognized (anywhere inside the archive or folder, so an extra top folder does n
 * **Rain13K, Rain100L, Rain100H, Test100, Test1200, Test2800** (MPRNet's ``train.zip`` and
   ``test.zip``, already ``input/`` + ``target/``): the ``<any>/<Set>/input/`` + ``target/`` of the
   set named (Rain13K also ``train/input/`` + ``target/``), or the only such pair of folders in
-  SOURCE. Files pair by name; where the names differ but the counts agree they pair in sorted
+  SOURCE unless it is named after another set. Files pair by name; where the names differ but the counts agree they pair in sorted
   order, as the official loaders do, and each input is renamed to its target's name (so strict
   pairing by name works afterwards). 13,712 / 100 / 100 / 100 / 1,200 / 2,800 pairs.
 * **SIDD** (``SIDD_Medium_Srgb.zip``): ``<any>/<scene>/*NOISY*.PNG`` with the ``*GT*`` file of the
@@ -103,13 +103,6 @@ class Plan:
     mat_files: tuple[str, str] | None = None
     mat_shape: tuple[int, ...] = ()
     notes: list[str] = field(default_factory=list)
-
-    def members(self) -> set[str]:
-        """Every source file the plan reads."""
-        wanted = set(self.copies)
-        wanted.update(m for pair in self.sidd_pairs for m in (pair.noisy, pair.gt))
-        wanted.update(self.mat_files or ())
-        return wanted
 
 
 def listed(names: Sequence[str]) -> str:
@@ -300,15 +293,21 @@ def input_target_folders(files: Sequence[str]) -> dict[str, tuple[list[str], lis
 def choose_folder(
     name: str, folders: dict[str, tuple[list[str], list[str]]], files: Sequence[str], label: str
 ) -> str:
-    """The folder of set ``name``: by name, by alias, or the only one there is."""
+    """The folder of set ``name``: by name, by alias, or the only one there is unless that is
+    named after another set (SOURCE itself, ``""``, is named by its own file or folder name)."""
+
+    def folder_name(folder: str) -> str:
+        return (PurePosixPath(folder).name or PurePosixPath(label).name.split(".")[0]).lower()
+
     wanted = (name.lower(), *RAIN_ALIASES.get(name, ()))
     for alias in wanted:
-        named = [f for f in folders if PurePosixPath(f).name.lower() == alias]
+        named = [f for f in folders if folder_name(f) == alias]
         if len(named) == 1:
             return named[0]
         if len(named) > 1:
             raise PrepareError(f"{label} holds several {name} folders: {listed(named)}")
-    if len(folders) == 1:
+    others = {n.lower() for n in RAIN_COUNTS} | {a for v in RAIN_ALIASES.values() for a in v}
+    if len(folders) == 1 and folder_name(next(iter(folders))) not in others - set(wanted):
         return next(iter(folders))
     if not folders:
         raise PrepareError(

@@ -263,6 +263,20 @@ def test_rain_sets_are_found_by_name_and_paired_like_the_official_loaders(
     )
 
 
+def test_a_lone_folder_is_taken_unless_it_is_named_after_another_set(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(official_sets.RAIN_COUNTS, "Rain100H", 2)
+    _, files = rain_zip(tmp_path)
+    lone = make_folder(tmp_path / "mine", {k: v for k, v in files.items() if "Rain100L" in k})
+    for source in (lone, lone / "test", lone / "test" / "Rain100L"):
+        code, _, err = run(capsys, "Rain100H", source, tmp_path / "wrong")
+        assert code == 2 and "none named Rain100H" in err
+    (lone / "test" / "Rain100L").rename(lone / "test" / "heavy")
+    code, out, _ = run(capsys, "Rain100H", lone, tmp_path / "Rain100H")
+    assert code == 0 and "Rain100H: 2 pairs" in out
+
+
 def test_rain_counts_and_unpaired_files_are_refused(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
