@@ -16,9 +16,10 @@ recognized (anywhere inside the archive or folder, so an extra top folder does n
 * **Rain13K, Rain100L, Rain100H, Test100, Test1200, Test2800** (MPRNet's ``train.zip`` and
   ``test.zip``, already ``input/`` + ``target/``): the ``<any>/<Set>/input/`` + ``target/`` of the
   set named (Rain13K also ``train/input/`` + ``target/``), or the only such pair of folders in
-  SOURCE unless it is named after another set. Files pair by name; where the names differ but the counts agree they pair in sorted
-  order, as the official loaders do, and each input is renamed to its target's name (so strict
-  pairing by name works afterwards). 13,712 / 100 / 100 / 100 / 1,200 / 2,800 pairs.
+  SOURCE unless it is named after another set. Files pair by name; where the names differ but
+  the counts agree they pair in sorted order, as the official loaders do, and each input is
+  renamed to its target's name (so strict pairing by name works afterwards). 13,712 / 100 /
+  100 / 100 / 1,200 / 2,800 pairs.
 * **SIDD** (``SIDD_Medium_Srgb.zip``): ``<any>/<scene>/*NOISY*.PNG`` with the ``*GT*`` file of the
   same name in the same folder: 320 pairs in 160 scene folders, cut into random patches
   (``data.sidd``).
