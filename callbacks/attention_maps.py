@@ -4,8 +4,8 @@ over the downscaled copy that CSNLN's cross-scale attention searches.
 After each validation (rank 0, not the sanity check) the callback takes the first image of the
 first validation set, crops its degraded input ``lq`` around the query position, runs the
 network once on that crop while forward pre-hooks capture the input features ``x`` of every
-``panet.attention.PyramidAttention`` module, and asks each module for
-``attention_map(x, query_yx)``: the softmax weights of that query over every pyramid level.
+attention module (``panet.inference.attention_maps``; the pass stops there), and asks each
+module for ``attention_map(x, query_yx)``: the softmax weights of that query over every level.
 Each module becomes one row ``input crop | level 0 | level 1 | ...`` (heat maps normalized per
 level, query marked by a cyan cross, the caption gives each level's share of the total
 weight). Rows are stacked, saved as ``{output_dir}/{name}_step{N}.png`` and logged to W&B and
@@ -22,14 +22,13 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from callbacks.log_targets import image_root, publish_images
 from callbacks.network import module_network
-from callbacks.rendering import (
+from panet.imaging.rendering import (
     crop_window,
     draw_cross,
     heat_map,
@@ -38,38 +37,8 @@ from callbacks.rendering import (
     to_rgb_uint8,
     vstack,
 )
-from panet.attention import PyramidAttention
-from panet.attention.cross_scale import CrossScaleAttention
+from panet.inference.attention_maps import MAPPED_ATTENTIONS, capture_attention_inputs
 from panet.inference.padding import input_multiple
-
-#: Attention modules with ``attention_map(x, query_yx)`` (a list of per-level maps) and
-#: ``scales``: pyramid attention and CSNLN's cross-scale attention (one level at 1/u).
-MAPPED_ATTENTIONS = (PyramidAttention, CrossScaleAttention)
-
-
-def capture_attention_inputs(
-    net: nn.Module, net_input: Tensor
-) -> list[tuple[str, nn.Module, Tensor]]:
-    """Run ``net(net_input)`` without gradients and return, for every ``MAPPED_ATTENTIONS``
-    module (in module order), its name, the module and the features it received
-    (``[B, C, Hf, Wf]``; the first call when a module is called more than once)."""
-    modules = [(n, m) for n, m in net.named_modules() if isinstance(m, MAPPED_ATTENTIONS)]
-    captured: dict[str, Tensor] = {}
-
-    def hook_for(name: str):  # noqa: ANN202 - a forward pre-hook closure
-        def hook(_module: nn.Module, args: tuple[Any, ...]) -> None:
-            captured.setdefault(name, args[0].detach())
-
-        return hook
-
-    handles = [m.register_forward_pre_hook(hook_for(n)) for n, m in modules]
-    try:
-        with torch.no_grad():
-            net(net_input)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [(n, m, captured[n]) for n, m in modules if n in captured]
 
 
 def attention_row(

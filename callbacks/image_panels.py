@@ -21,7 +21,7 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_warn
 
 from callbacks.log_targets import image_root, publish_images, val_set_name
-from callbacks.rendering import panel, safe_file_stem
+from panet.imaging.rendering import panel, safe_file_stem
 
 
 class ImagePanelLogger(Callback):

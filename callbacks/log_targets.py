@@ -10,7 +10,7 @@ import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 
-from callbacks.rendering import save_png
+from panet.imaging.rendering import save_png
 
 
 def image_loggers(trainer: pl.Trainer) -> list[Logger]:

@@ -28,41 +28,20 @@ usage, before anything is read) or checkpoint.
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor
 
-from panet.checkpoints.for_evaluation import load_for_evaluation
 from panet.checkpoints.official import OFFICIAL_ARCHITECTURES
+from panet.cli.network_options import add_network_options, load_network
 from panet.imaging.color import rgb_to_y_uint8
 from panet.imaging.io import is_image_file, read_image, write_png
-from panet.inference.devices import DEVICE_CHOICES, resolve_device
 from panet.inference.restoration import MODES, Inference
 from panet.tasks import AUTHORS_CHOP_MIN_SIZE, TASKS, check_network_fits_task
-
-
-def parse_arch_args(items: Sequence[str]) -> dict[str, Any]:
-    """``["n_resblocks=80", "positions=('mid',)"]`` -> ``{"n_resblocks": 80, ...}``.
-
-    Values are Python literals (numbers, booleans, tuples, None); anything else stays a string.
-    """
-    parsed: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--arch-arg expects KEY=VALUE, got {item!r}")
-        try:
-            value: Any = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        parsed[key.strip()] = value
-    return parsed
 
 
 def collect_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
@@ -120,19 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m panet.cli.restore",
         description="Restore images with a PANet-Lab or official checkpoint and write PNGs.",
     )
-    parser.add_argument("--ckpt", required=True, help="checkpoint file")
-    parser.add_argument(
-        "--arch",
-        choices=OFFICIAL_ARCHITECTURES,
-        help="architecture of official (authors') weights; omit for our own checkpoints",
-    )
-    parser.add_argument(
-        "--arch-arg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="constructor argument for official weights, e.g. n_resblocks=80 (repeatable)",
-    )
+    add_network_options(parser, OFFICIAL_ARCHITECTURES)
     parser.add_argument("--task", required=True, choices=TASKS)
     parser.add_argument("--inputs", required=True, nargs="+", help="image files and/or folders")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -153,11 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tile", type=int, default=128, help="tile side (input pixels)")
     parser.add_argument("--overlap", type=int, default=16, help="tile overlap (input pixels)")
     parser.add_argument("--batch-size", type=int, default=4, help="tiles per network call")
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help=f"{DEVICE_CHOICES} (auto: the first GPU when CUDA is available, else the CPU)",
-    )
     return parser
 
 
@@ -189,9 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("; ".join(problems))  # usage + message on stderr, exit status 2
     console = Console(stderr=True)
     try:
-        arch_args = parse_arch_args(args.arch_arg)
-        device = resolve_device(args.device)
-        net = load_for_evaluation(args.ckpt, args.arch, arch_args or None).to(device)
+        net, _ = load_network(args)
         check_network_fits_task(net, args.task)
         inference = Inference(
             mode=args.mode,

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from callbacks.attention_maps import AttentionMapLogger, attention_row, capture_attention_inputs
+from callbacks.attention_maps import AttentionMapLogger, attention_row
+from panet.inference.attention_maps import capture_attention_inputs
 from tests.callbacks.configured import build_callbacks, callbacks_config
 from tests.callbacks.tiny_lightning import SIZE, TinyModule, TinyNet, fit_tiny
 

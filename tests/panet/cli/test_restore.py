@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from panet.checkpoints import save_network
-from panet.cli.restore import main, parse_arch_args
+from panet.cli.network_options import parse_arch_args
+from panet.cli.restore import main
 from panet.imaging.io import read_image
 from panet.models.registry import build_network
 

@@ -1,7 +1,9 @@
-"""Turning tensors into viewable pictures: panels, heat maps, PNG files.
+"""Turning tensors into viewable pictures: panels, heat maps, overlays, labels, PNG files.
 
 Everything returns ``numpy`` ``uint8`` arrays of shape ``[H, W, 3]`` (RGB), the format both
-PIL and ``wandb.Image`` take. No matplotlib: the heat-map colormap is defined here.
+PIL and ``wandb.Image`` take. No matplotlib: the heat-map colormap is defined here and labels
+are drawn with Pillow's built-in font. Used by the picture callbacks (image panels, attention
+maps during training) and the attention-map command (``panet.cli.attention_map``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from panet.atomic import atomic_write
@@ -30,6 +32,8 @@ HEAT_ANCHORS: tuple[tuple[int, int, int], ...] = (
 )
 #: Colour of the query marker: cyan stands out against every colour of ``HEAT_ANCHORS``.
 MARKER_RGB: tuple[int, int, int] = (0, 255, 255)
+#: Brightness kept by the parts of a picture that an overlay does not cover.
+DIMMED = 0.5
 
 
 def to_rgb_uint8(img: Tensor) -> np.ndarray:
@@ -131,6 +135,102 @@ def heat_map(weights: Tensor, factor: int, query_yx: tuple[float, float]) -> np.
     col = int(min(max(query_yx[1], 0), weights.shape[1] - 1) * factor + factor // 2)
     draw_cross(rgb, row, col, arm=max(2, factor * 2))
     return rgb
+
+
+def enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """``[H, W, 3]`` enlarged ``factor`` times by pixel repetition (nearest), so pixels stay
+    visible as squares."""
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got {factor}")
+    return rgb if factor == 1 else rgb.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def shrink_to(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """``[H, W, 3]`` shrunk (area average) so that its longer side is at most ``max_side``;
+    pictures already that small are returned as they are."""
+    height, width = rgb.shape[:2]
+    if max(height, width) <= max_side:
+        return rgb
+    ratio = max_side / max(height, width)
+    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+
+
+def relative_weights(weights: Tensor, log_decades: float | None = None) -> Tensor:
+    """``weights`` divided by their maximum, in [0, 1]; with ``log_decades`` on a log scale
+    instead: the maximum is 1 and ``log_decades`` orders of magnitude below it (and less) 0,
+    which shows the long tail of a peaked softmax."""
+    relative = weights.detach().float().cpu() / weights.max().clamp_min(1e-30)
+    if log_decades is None:
+        return relative.clamp(0, 1)
+    if log_decades <= 0:
+        raise ValueError(f"log_decades must be > 0, got {log_decades}")
+    return (1 + relative.clamp_min(1e-30).log10() / log_decades).clamp(0, 1)
+
+
+def overlay_weights(
+    picture: np.ndarray,
+    weights: Tensor,
+    top: int = 0,
+    left: int = 0,
+    alpha: float = 0.8,
+    log_decades: float | None = None,
+) -> np.ndarray:
+    """``picture`` with non-negative ``weights`` drawn over a region as a heat map.
+
+    Args:
+        picture: ``[H, W, 3]`` uint8 (not modified).
+        weights: ``[h, w]`` values for the region whose top-left pixel is (top, left); the
+            region must lie inside the picture. Colours are relative to the maximum
+            (``relative_weights``; ``log_decades`` for a log scale).
+        alpha: opacity of the heat map where the weight is largest; it falls with the
+            relative weight, so the picture shows through where the weights are small.
+
+    Returns:
+        A new ``[H, W, 3]`` uint8 picture; pixels outside the region keep ``DIMMED`` of their
+        brightness, so the region the weights cover stands out.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    h, w = weights.shape
+    if top < 0 or left < 0 or top + h > picture.shape[0] or left + w > picture.shape[1]:
+        raise ValueError(
+            f"a {h}x{w} region at (top {top}, left {left}) does not fit a "
+            f"{picture.shape[0]}x{picture.shape[1]} picture"
+        )
+    relative = relative_weights(weights, log_decades)
+    heat = heat_colormap(relative).astype(np.float32)
+    opacity = alpha * relative.numpy()[..., None]
+    out = picture.astype(np.float32) * DIMMED
+    region = picture[top : top + h, left : left + w].astype(np.float32)
+    out[top : top + h, left : left + w] = (1 - opacity) * region + opacity * heat
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def draw_box(rgb: np.ndarray, row: int, col: int, half: int, colour=(255, 255, 255)) -> None:
+    """Draw the outline of the square of half-side ``half`` centred at (row, col), in place
+    (clipped to the picture)."""
+    height, width = rgb.shape[:2]
+    top, bottom = max(row - half, 0), min(row + half, height - 1)
+    left, right = max(col - half, 0), min(col + half, width - 1)
+    rgb[top, left : right + 1] = colour
+    rgb[bottom, left : right + 1] = colour
+    rgb[top : bottom + 1, left] = colour
+    rgb[top : bottom + 1, right] = colour
+
+
+def labelled(picture: np.ndarray, text: str, pad: int = 2) -> np.ndarray:
+    """``picture`` below a white strip holding ``text`` (black, Pillow's built-in font); the
+    strip is widened when the text is wider than the picture."""
+    font = ImageFont.load_default()
+    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox(
+        (0, 0), text, font=font
+    )
+    strip = Image.new(
+        "RGB", (max(picture.shape[1], right - left + 2 * pad), bottom - top + 2 * pad), "white"
+    )
+    ImageDraw.Draw(strip).text((pad - left, pad - top), text, fill=(0, 0, 0), font=font)
+    return vstack([np.asarray(strip), picture], gap=0)
 
 
 def draw_cross(rgb: np.ndarray, row: int, col: int, arm: int) -> None:
