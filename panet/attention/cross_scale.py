@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from panet.attention.faithful import KEY_NORM_EPS
+from panet.attention.pyramid import patch_scores
 
 #: Fixed divisor of the pasted cross-scale output (the authors' constant; PANet's is 4).
 CROSS_SCALE_DIVISOR = 6.0
@@ -306,9 +307,7 @@ class CrossScaleAttention(nn.Module):
             raise ValueError(f"query position {query_yx} lies outside the {height}x{width} input")
         query, key, _ = self.embed(x)
         patch = F.pad(query, (1, 1, 1, 1))[:, :, row : row + 3, col : col + 3]
-        keys = normalized_key_patches(key).flatten(2)  # [B, L, c*9]
-        scores = torch.einsum("bd,bld->bl", patch.reshape(x.shape[0], -1), keys)
-        weights = F.softmax(scores * self.softmax_scale, dim=1)
+        weights = F.softmax(patch_scores(patch, key) * self.softmax_scale, dim=1)
         if self.hard:
             weights = (weights == weights.max(dim=1, keepdim=True).values).to(weights.dtype)
         return [weights.view(x.shape[0], key.shape[-2], key.shape[-1])]

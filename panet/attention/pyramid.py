@@ -229,12 +229,7 @@ class PyramidAttention(nn.Module):
         query, keys, _ = self.embed(x)
         k, pad = self.patch_size, self.patch_size // 2
         query_patch = F.pad(query, (pad, pad, pad, pad))[:, :, row : row + k, col : col + k]
-        query_patch = query_patch.reshape(x.shape[0], -1)  # [B, c*k*k]
-        scores = []
-        for key in keys:
-            patches = F.unfold(key, k, padding=pad)  # [B, c*k*k, L]
-            patches = patches / patches.norm(dim=1, keepdim=True).clamp_min(KEY_NORM_EPS)
-            scores.append(torch.einsum("bd,bdl->bl", query_patch, patches))
+        scores = [patch_scores(query_patch, key) for key in keys]
         weights = F.softmax(torch.cat(scores, dim=1) * self.softmax_scale, dim=1)
         if self.hard:
             weights = (weights == weights.max(dim=1, keepdim=True).values).to(weights.dtype)
@@ -243,6 +238,20 @@ class PyramidAttention(nn.Module):
             w.reshape(x.shape[0], key.shape[-2], key.shape[-1])
             for w, key in zip(weights.split(sizes, dim=1), keys, strict=True)
         ]
+
+
+def patch_scores(query_patch: Tensor, key: Tensor) -> Tensor:
+    """Dot products ``[B, h*w]`` of one query patch per image (``[B, c, k, k]``) with every
+    zero-padded ``k x k`` key patch of ``key`` [B, c, h, w], each key patch divided by
+    ``max(||patch||, 1e-4)``: a convolution with the query patch over the key map and a box sum
+    of the key energy, so memory grows with the key map, not ``k²`` times it (unfolding)."""
+    batch, _, k, _ = query_patch.shape
+    pad = k // 2
+    dots = torch.cat(
+        [F.conv2d(key[b : b + 1], query_patch[b : b + 1], padding=pad) for b in range(batch)]
+    )
+    energy = F.conv2d(key.pow(2).sum(dim=1, keepdim=True), key.new_ones(1, 1, k, k), padding=pad)
+    return (dots / energy.sqrt().clamp_min(KEY_NORM_EPS)).flatten(1)
 
 
 def attention_setup(
