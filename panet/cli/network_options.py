@@ -1,7 +1,8 @@
 """The options that say which network a command runs and where, shared by the commands that
 load a checkpoint (``panet.cli.restore``, ``panet.cli.attention_map``): ``--ckpt``, ``--arch``
-(alias ``--official-arch``) with ``--arch-arg KEY=VALUE`` for the authors' weights, and
-``--device``."""
+(alias ``--official-arch``) with ``--arch-arg KEY=VALUE`` for the authors' weights,
+``--device``, and how its attention runs: ``--impl`` (default ``auto``: bounded memory on every
+device, whatever the checkpoint was trained with) and ``--memory-budget-mb``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from panet.attention import use_attention_implementation
+from panet.attention.budget import set_memory_budget_mb
+from panet.attention.pyramid import IMPLEMENTATIONS
 from panet.checkpoints.for_evaluation import load_for_evaluation
 from panet.inference.devices import DEVICE_CHOICES, resolve_device
 
@@ -58,6 +62,18 @@ def add_network_options(parser: argparse.ArgumentParser, architectures: Sequence
         default="auto",
         help=f"{DEVICE_CHOICES} (auto: the first GPU when CUDA is available, else the CPU)",
     )
+    parser.add_argument(
+        "--impl",
+        default="auto",
+        choices=IMPLEMENTATIONS,
+        help="attention implementation (all exact; auto: by device, in bounded memory)",
+    )
+    parser.add_argument(
+        "--memory-budget-mb",
+        type=float,
+        default=None,
+        help="attention working memory in MiB (default: 512 on a CPU, 1/4 of a GPU's free)",
+    )
 
 
 def load_network(args: argparse.Namespace) -> tuple[nn.Module, torch.device]:
@@ -65,5 +81,7 @@ def load_network(args: argparse.Namespace) -> tuple[nn.Module, torch.device]:
     for bad options or files)."""
     arch_args = parse_arch_args(args.arch_arg)
     device = resolve_device(args.device)
+    set_memory_budget_mb(args.memory_budget_mb)
     net = load_for_evaluation(args.ckpt, args.official_arch, arch_args or None)
+    net = use_attention_implementation(net, args.impl)
     return net.to(device).eval(), device
