@@ -92,7 +92,7 @@ def _compile():
         getattr(lib, f"diag_box_{tag}").argtypes = [ptr] * 2 + [c_long] * 2 + geometry
         getattr(lib, f"weights_{tag}").argtypes = [ptr] * 5 + [c_long] * 2 + geometry
         stream = [ptr, ptr, c_long] * 2 + [ptr] * 3 + [c_int] + [ptr] * 6
-        stream += [c_long] * 3 + [ptr] * 3 + [c_long] * 3 + [c_int]  # qs, row, nlev, ...
+        stream += [c_long] * 3 + [ptr] * 3 + [c_long] * 4 + [c_int]  # qs, row, nlev, ...
         getattr(lib, f"paste_stream_{tag}").argtypes = stream
         getattr(lib, f"paste_stream_scratch_{tag}").argtypes = [c_long] * 5 + [c_int]
         getattr(lib, f"paste_stream_scratch_{tag}").restype = c_long
@@ -166,6 +166,16 @@ def paste_stream_scratch(padded_width: int, pad: int, backward: bool) -> int:
 
 #: Pixel-score rows per register tile of the streamed pass (``MR`` in the kernels).
 STREAM_ROWS = 6
+#: Pieces of a block's rows per thread in the streamed pass, handed out as threads free up
+#: (each piece recomputes the weight rows around it: about two image rows).
+PIECES_PER_THREAD = 1
+
+
+def stream_pieces(threads: int) -> int:
+    """Pieces of a block's rows the streamed pass splits its work into: a fixed number per
+    thread, so that results (the pieces' partial sums, added in order) never depend on which
+    thread ran what."""
+    return max(1, threads * PIECES_PER_THREAD)
 
 
 def native_paste_stream(
@@ -204,9 +214,10 @@ def native_paste_stream(
     query_t = query_rows.transpose(1, 2).contiguous()
     parts = grad_c = None
     value_channels = 0 if value_panels is None else value_panels.shape[2]
+    pieces = stream_pieces(threads)
     if grad_rows is not None:
         if dot_out is None:
-            parts = scale.new_zeros(threads, n, row)
+            parts = scale.new_zeros(pieces, n, row)
         grad_c = grad_rows.contiguous()
     inputs = (_ptr(query_t), _ptr(panels), channels, _ptr(grad_c), _ptr(value_panels))
     rest = (_ptr(scale), _ptr(bias), _ptr(lse), int(normalize))
@@ -217,6 +228,7 @@ def native_paste_stream(
     outputs += (_ptr(scratch(threads * per_thread)),)
     kernel = getattr(lib, f"paste_stream_{_tag(scale)}")
     kernel(
-        *inputs, value_channels, *rest, *outputs, qs, row, nlev, ks, klen, wk, wq, pad, n, threads
-    )
+        *inputs, value_channels, *rest, *outputs, qs, row, nlev, ks, klen, wk, wq, pad, n,
+        pieces, threads,
+    )  # fmt: skip
     return None if parts is None else parts.sum(dim=0)

@@ -164,7 +164,7 @@ static inline void NAME(box_row)(const REAL *src, REAL *dst, long i, long q, lon
 void NAME(diag_box)(const REAL *src, REAL *out, long qs, long qd, long row, long nlev,
                     const long *ks, const long *klen, const long *wk, long qoff, long wq,
                     long pad, long n, int threads) {
-    #pragma omp parallel for schedule(static) num_threads(threads)
+    #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
     for (long t = 0; t < n * qd; ++t)
         NAME(box_row)(src, out + t * row, t / qd, t % qd, qs, row, nlev, ks, klen, wk, qoff,
                        wq, pad);
@@ -181,7 +181,7 @@ void NAME(weights)(const REAL *src, REAL *weights, const REAL *scale, const REAL
     #pragma omp parallel num_threads(threads)
     {
     REAL *x = (REAL *)malloc(sizeof(REAL) * row); /* a private row that stays in cache */
-    #pragma omp for schedule(static)
+    #pragma omp for schedule(dynamic, 16)
     for (long t = 0; t < n * qd; ++t) {
         long i = t / qd, col = (t % qd) % wq;
         REAL *w = weights + t * row;
@@ -264,18 +264,18 @@ long NAME(paste_stream_scratch)(long row, long wq, long pad, long c, long cv, in
 
 /* The softmax (or its backward) streamed straight into its paste, so that neither the pixel
    scores nor the weights nor their gradients ever go to memory. Output rows [n, qs] (the
-   block's rows plus halo) are split evenly over the threads; each thread computes, in order,
-   the pixel-score rows (from the query rows qt [n, qs, c] and the key panels kp) into a ring,
+   block's rows plus halo) are split into ``pieces`` runs of consecutive rows, taken by the
+   threads as they free up; each piece computes, in order, the pixel-score rows (from the query rows qt [n, qs, c] and the key panels kp) into a ring,
    the weight rows [n, qa] (qa = qs - 2 pad wq) that its output rows need into a second ring
    of 2 (pad wq + pad) + 1 rows, and pastes each output row from that ring as soon as its last
-   weight row is there. Rows on either side of a thread's share are computed by both
-   neighbours; the log-sum-exp and the scale gradient come only from the rows a thread owns
+   weight row is there. Rows on either side of a piece are computed by both neighbours; the
+   log-sum-exp and the scale gradient (part[piece, i, k]) come only from the rows a piece owns
    (output row = weight row + pad wq).
 
    Forward (gt NULL): A = softmax(raw * scale[i] + bias) with raw = box sum of the pixel
    scores, its log-sum-exp stored in lse (normalize), or A = exp(s - lse) with lse given;
    pasted = adjoint box sum of A. Backward (gt = dL/d output rows [n, qs, cv], vp the value
-   panels): also dA = box sum of gt . values, dS = A * (dA - sum_k A dA), part[thread, i, k]
+   panels): also dA = box sum of gt . values, dS = A * (dA - sum_k A dA), part[piece, i, k]
    += dS * raw, and d_pixel = adjoint box sum of dS * scale[i] (the gradient of the pixel
    scores). Padded query columns have zero weights.
 
@@ -288,22 +288,27 @@ void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
                         REAL *lse, int normalize, REAL *pasted, REAL *d_pixel, REAL *part,
                         REAL *dot_out, const REAL *dot_in, REAL *scratch, long qs, long row, long nlev, const long *ks,
                         const long *klen, const long *wk, long wq, long pad, long n,
-                        int threads) {
+                        long pieces, int threads) {
     const long reach = pad * wq + pad, ring = 2 * reach + 1, ring_p = ring + MR;
     const long qa = qs - 2 * pad * wq, lp = (row + PW - 1) / PW * PW;
     const long own_scratch = NAME(paste_stream_scratch)(row, wq, pad, c, cv, gt != NULL);
     #pragma omp parallel num_threads(threads)
     {
-    int nt = omp_get_num_threads(), me = omp_get_thread_num();
-    long b0 = n * qs * me / nt, b1 = n * qs * (me + 1) / nt;
+    int me = omp_get_thread_num();
     long rings = gt ? 2 : 1;
     /* scratch reused by every block of a call: fresh pages per block would fault on touch */
     REAL *x = scratch + me * own_scratch;
     REAL *tail = x + row * (2 + rings * (ring + ring_p));
     REAL *spare = x + row, *ring_a = spare + row, *ring_d = ring_a + ring * row;
     REAL *ring_s = ring_a + rings * ring * row, *ring_g = ring_s + ring_p * row;
-    REAL *mine = part ? part + (long)me * n * row : NULL;
     const REAL *rp[MAX_TAPS];
+    /* pieces of consecutive output rows handed out as threads free up: a thread slowed by
+       another process on its core takes fewer of them; each piece's results (and its share
+       of the scale gradient) depend on the piece, not on the thread that computes it */
+    #pragma omp for schedule(dynamic, 1)
+    for (long piece = 0; piece < pieces; ++piece) {
+    long b0 = n * qs * piece / pieces, b1 = n * qs * (piece + 1) / pieces;
+    REAL *mine = part ? part + piece * n * row : NULL;
     long image = -1, next = 0, pnext = 0;
     for (long t = b0; t < b1; ++t) {
         long i = t / qs, q = t % qs;
@@ -378,6 +383,7 @@ void NAME(paste_stream)(const REAL *qt, const REAL *kp, long c, const REAL *gt,
         if (!gt) continue;
         NAME(tap_rows)(rp, ring_d, ring, qa, row, q, -pad * wq, wq, pad);
         NAME(box_taps)(rp, d_pixel + t * row, nlev, ks, klen, wk, pad);
+    }
     }
     }
 }

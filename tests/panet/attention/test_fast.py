@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from panet.attention import PyramidAttention, fast
+from panet.attention import native as native_module
 from panet.attention.faithful import faithful_attention
 from panet.attention.fast import fast_attention, plan_fast
 from panet.attention.native import native_library
@@ -165,13 +166,16 @@ def test_column_chunked_gemms_are_exact(native, hard, columns, monkeypatch: pyte
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize(("embed", "channels"), [(4, 8), (7, 13), (70, 5)])
 @pytest.mark.parametrize("block_elements", [1 << 22, 2000], ids=["one-block", "row-blocks"])
+@pytest.mark.parametrize("pieces_per_thread", [1, 3])
 def test_streamed_native_pass_is_exact_for_any_thread_split(
-    threads, embed, channels, block_elements
+    threads, embed, channels, block_elements, pieces_per_thread, monkeypatch
 ):
     """The native soft path computes each block's pixel scores in register tiles of 6 rows by
     one panel of keys, from inner dimensions c and C that need not fill a vector, and splits
-    the block's rows over the threads (each recomputes the rows next to its share): the same
-    as faithful in float64 for every split, including 3 threads on odd row counts."""
+    the block's rows into pieces taken by the threads as they free up (each recomputes the rows
+    next to it): the same as faithful in float64 for every split, including 3 threads on odd
+    row counts and more pieces than threads."""
+    monkeypatch.setattr(native_module, "PIECES_PER_THREAD", pieces_per_thread)
     query, keys, values = random_inputs(3, channels, embed, 9, 7, 5, dtype=torch.float64, seed=6)
     options = dict(patch_size=3, softmax_scale=10.0, hard=False)
     ref_out, ref_grads = run(faithful_attention, query, keys, values, **options)
@@ -282,3 +286,24 @@ def test_peaked_softmax_and_larger_patches(native, gain, k):
     assert rel(out, ref_out) <= 1e-5
     for got, want in zip(grads, ref_grads, strict=True):
         assert rel(got, want) <= 1e-4
+
+
+@needs_native
+def test_streamed_pass_is_bitwise_deterministic_whatever_thread_takes_a_piece(monkeypatch):
+    """Pieces go to whichever thread is free, so runs differ in who computes what; each
+    piece's share of the scale gradient is summed in piece order, so results are identical."""
+    monkeypatch.setattr(native_module, "PIECES_PER_THREAD", 3)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        runs = []
+        for _ in range(3):
+            query, keys, values = random_inputs(2, 8, 4, 12, 11, 5, seed=8)
+            runs.append(run(fast_attention, query, keys, values, patch_size=3,
+                            softmax_scale=10.0, hard=False, native=True))  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+    (out, grads), *others = runs
+    for other_out, other_grads in others:
+        assert torch.equal(out, other_out)
+        assert all(torch.equal(a, b) for a, b in zip(grads, other_grads, strict=True))
