@@ -75,7 +75,7 @@ class RestorationDataModule(pl.LightningDataModule):
             kept in memory.
         cache_dir: where that decoded cache lives (needed with `cache_train_images`).
         paired_sets: validation/test sets other than "embedded" are real pairs
-            (`data.pairs`): `<set>/input/` + `<set>/target/` (or GoPro's
+            (`data.pairs`): `<set>/input/` + `<set>/target/` or `groundtruth/` (or GoPro's
             `<sequence>/blur|sharp/`) under `benchmark_root`. (A training folder in one of
             those layouts is always read as pairs.)
     """
