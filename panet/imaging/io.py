@@ -4,7 +4,9 @@ images and the restore command all use these two functions).
 Every image in the project is a float32 tensor [C, H, W] holding integer values in
 0–255, with C = 1 (grey) or C = 3 (RGB). Decoding uses Pillow and follows MATLAB's `imread`
 conventions that the published benchmark numbers rely on: pixel values are taken as stored
-(no EXIF rotation, no colour management).
+(no EXIF rotation, no colour management). User photos (the restore command) are read with
+`read_image_upright` instead, which turns them as their EXIF orientation says, as every photo
+viewer shows them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from panet.atomic import atomic_write
 from panet.imaging.quantize import quantize_uint8
@@ -41,6 +43,32 @@ def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
     return read_image_uint8(path).float()
 
 
+#: The EXIF tag that tells viewers how to turn the stored pixels, and what each value means.
+EXIF_ORIENTATION_TAG = 0x0112
+ORIENTATIONS: dict[int, str] = {
+    1: "stored upright",
+    2: "mirrored left-right",
+    3: "rotated 180°",
+    4: "mirrored top-bottom",
+    5: "mirrored and rotated 90° counter-clockwise",
+    6: "rotated 90° clockwise",
+    7: "mirrored and rotated 90° clockwise",
+    8: "rotated 90° counter-clockwise",
+}
+
+
+def read_image_upright(path: str | os.PathLike[str]) -> tuple[torch.Tensor, int]:
+    """Decode a photo as viewers show it: ``(float32 [C, H, W] 0–255, EXIF orientation)``.
+
+    The stored pixels are turned as the file's EXIF Orientation tag says (phones store photos
+    sideways and set the tag); the orientation is returned (1 when the file has no tag or is
+    stored upright) so the caller can say what was done. Otherwise as :func:`read_image`.
+    Benchmark scoring never uses this: the published numbers are computed on stored pixels.
+    """
+    image, orientation = _decode(Path(path), upright=True)
+    return image.float(), orientation
+
+
 def read_image_uint8(path: str | os.PathLike[str]) -> torch.Tensor:
     """Decode an 8-bit image file into a uint8 tensor (training crops convert only the patch).
 
@@ -57,14 +85,26 @@ def read_image_uint8(path: str | os.PathLike[str]) -> torch.Tensor:
         ValueError: the file is corrupt or not an image, has a non-opaque alpha channel, or
             has more than 8 bits per sample (16-bit or float), or an unsupported colour mode.
     """
-    path = Path(path)
+    return _decode(Path(path), upright=False)[0]
+
+
+def _decode(path: Path, *, upright: bool) -> tuple[torch.Tensor, int]:
+    """uint8 [C, H, W] of ``path`` and the EXIF orientation applied (1 when ``upright`` is
+    False: the stored pixels)."""
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
+    orientation = 1
     try:
         with Image.open(path) as image:
             _reject_high_depth(image, path)
             _reject_frames(image, path)
             image.load()
+            if upright:
+                orientation = int(image.getexif().get(EXIF_ORIENTATION_TAG, 1) or 1)
+                if orientation not in ORIENTATIONS:
+                    orientation = 1  # an invalid tag: viewers show the stored pixels
+                elif orientation != 1:
+                    image = ImageOps.exif_transpose(image)
             array = _to_8bit_array(image, path)
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(
@@ -73,7 +113,7 @@ def read_image_uint8(path: str | os.PathLike[str]) -> torch.Tensor:
         ) from error
     if array.ndim == 2:
         array = array[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))), orientation
 
 
 #: Colour modes ``read_image`` turns into grey or RGB (alpha is checked only when decoding).
