@@ -24,6 +24,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from callbacks.model_cost import cost_from
 from data.validation import check_datamodule_inputs
+from panet.checkpoints.training import read_training_checkpoint
 from panet.cli.config_checks import check_run_config
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_folder import (
@@ -53,14 +54,15 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
 
 
 def find_resume_checkpoint(callbacks: list[Any]) -> str | None:
-    """The newest ``last.ckpt`` among the checkpoint callbacks' folders, if any."""
+    """The newest ``last.ckpt`` among the checkpoint callbacks' folders, if any (whatever it
+    is: a folder or a broken file in its place is refused by the reader, not skipped)."""
     candidates = {
         Path(cb.dirpath) / LAST_CHECKPOINT
         for cb in callbacks
         if isinstance(cb, ModelCheckpoint) and cb.dirpath is not None
     }
-    existing = [p for p in candidates if p.is_file()]
-    return str(max(existing, key=lambda p: p.stat().st_mtime)) if existing else None
+    existing = [p for p in candidates if p.exists() or p.is_symlink()]
+    return str(max(existing, key=lambda p: p.lstat().st_mtime)) if existing else None
 
 
 def prepare_run_folder(output_dir: Path, callbacks: list[Any]) -> None:
@@ -104,11 +106,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = instantiate_group(cfg.get("callbacks"))
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None:
-        check_checkpoint_architecture(ckpt_path, net.arch, net.arch_args)
+        payload = read_training_checkpoint(ckpt_path, resuming=False)
+        check_checkpoint_architecture(payload, ckpt_path, net.arch, net.arch_args)
     elif cfg.get("resume", True):
         ckpt_path = find_resume_checkpoint(callbacks)
         if ckpt_path is not None:
             check_resume_config(output_dir, plain)
+            read_training_checkpoint(ckpt_path, resuming=True, run_dir=output_dir)
     check_datamodule_inputs(datamodule)
     if rank_zero_only.rank == 0:
         prepare_run_folder(output_dir, callbacks)

@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         files, problems = collect_inputs(args.inputs)
         outputs = output_paths(files, args.out)
     except (OSError, ValueError) as error:
-        console.print(f"error: {error}", markup=False, highlight=False)
+        console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         return 2
     for problem in problems:
         console.print(f"skipped {problem}", style="red", markup=False, highlight=False)
