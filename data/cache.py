@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from data.sources import ImageFiles
-from panet.atomic import TEMP_PREFIX, write_text_atomic
+from panet.atomic import TEMP_PREFIX, explain_disk_full, write_text_atomic
 
 CACHE_VERSION = 2
 #: How a killed build's partial data file is named: ``{key}{PARTIAL_MARK}{pid}``.
@@ -118,11 +118,12 @@ class MappedImages(ImageFiles):
 
 
 def _write_cache(files: ImageFiles, data_file: Path, index_file: Path) -> None:
-    """Decode every image of `files` into `data_file` (atomically), then write the index."""
+    """Decode every image of `files` into `data_file` (atomically), then write the index; a
+    full disk is one line (``panet.atomic.DiskFullError``) and leaves no partial file."""
     shapes, offsets, offset = [], [], 0
-    partial = data_file.with_name(data_file.name + f".tmp{os.getpid()}")
+    partial = data_file.with_name(data_file.name + f"{PARTIAL_MARK}{os.getpid()}")
     try:
-        with open(partial, "wb") as out:
+        with explain_disk_full(data_file, previous_kept=False), open(partial, "wb") as out:
             for i in range(len(files)):
                 image = files.load_uint8(i).contiguous()
                 out.write(image.numpy().tobytes())

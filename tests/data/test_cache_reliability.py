@@ -258,3 +258,34 @@ def test_a_real_read_only_mount(folder: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "REFUSED" in result.stdout and "read-only" in result.stdout
+
+
+def test_a_full_disk_during_the_build_is_one_line_and_leaves_nothing(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, handle) -> None:  # noqa: ANN001
+            self.handle = handle
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __enter__(self):  # noqa: ANN204
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.handle.close()
+
+    def filling_open(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN202
+        handle = real_open(file, mode, *args, **kwargs)
+        return Full(handle) if ".u8.tmp" in os.fsdecode(file) else handle
+
+    monkeypatch.setattr(builtins, "open", filling_open)
+    with pytest.raises(OSError) as failed:
+        MappedImages.build(ImageFolder(folder), tmp_path / "cache")
+    message = str(failed.value)
+    assert message.startswith("no space left on ") and "nothing was written" in message
+    assert "\n" not in message
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"]
