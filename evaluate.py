@@ -26,6 +26,7 @@ from torch import nn
 from data.validation import check_datamodule_inputs
 from panet.cli.config_checks import ConfigError, check_model, check_task
 from panet.cli.results import print_results_table, results_by_set
+from panet.cli.run_lock import hold_run_folder
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
 from panet.inference import Inference
 from panet.inference.devices import describe_device, resolve_device, set_tf32, tf32_enabled
@@ -92,6 +93,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run the evaluation described by ``cfg``; returns what is written to metrics.json."""
     plain = plain_config(cfg)
     check_task(plain["task"], plain["degradation"])
+    with hold_run_folder(cfg.paths.output_dir):  # one process per run folder
+        return evaluate_in(cfg)
+
+
+def evaluate_in(cfg: DictConfig) -> dict[str, Any]:
+    """The body of :func:`evaluate`, run while this process holds the run folder."""
     output_dir = start_run(cfg)
 
     try:

@@ -11,6 +11,7 @@ step, RNG). The folder receives the resolved config, checkpoints, logs and ``met
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from panet.cli.run_folder import (
     check_writable,
     remove_stale_temporaries,
 )
+from panet.cli.run_lock import hold_run_folder
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
 from panet.cli.trainer_setup import build_trainer
 from panet.inference.devices import tf32_enabled
@@ -98,7 +100,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     plain = plain_config(cfg)
     check_run_config(plain, training=True)
     output_dir = Path(cfg.paths.output_dir)
+    # One process per run folder (DDP's other ranks run this same command by design).
+    held = hold_run_folder(output_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext()
+    with held:
+        return fit_and_test(cfg, plain, output_dir)
 
+
+def fit_and_test(cfg: DictConfig, plain: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    """The body of :func:`train`, run while this process holds the run folder."""
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     net = instantiate(cfg.model)
