@@ -12,6 +12,7 @@ step, RNG). The folder receives the resolved config, checkpoints, logs and ``met
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -138,16 +139,23 @@ def fit_and_test(cfg: DictConfig, plain: dict[str, Any], output_dir: Path) -> di
 
     if ckpt_path is not None and rank_zero_only.rank == 0:
         print(f"Resuming from {ckpt_path}")
-    with exit_nonzero_on_sigterm(lambda: trainer.global_step):
+    # SIGTERM stops within seconds (between network calls, tiles, images), writes last.ckpt of
+    # the last finished step and exits 143; under DDP only between steps and images (the ranks
+    # must stop together).
+    stopping = functools.partial(
+        exit_nonzero_on_sigterm, lambda: trainer.global_step, stop_points=trainer.world_size == 1
+    )
+    with stopping():
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics: dict[str, Any] = scalar_metrics(dict(trainer.callback_metrics), ("val/",))
     best = best_checkpoint(trainer)
     best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
 
     if cfg.get("test", True) and datamodule.test_set_names:
-        results = trainer.test(
-            module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False
-        )
+        with stopping():
+            results = trainer.test(
+                module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False
+            )
         for result in results:
             metrics.update(scalar_metrics(result, ("test/",)))
 
