@@ -73,8 +73,10 @@ def score_sets(
     from panet.imaging.io import write_png
 
     datamodule = instantiate(cfg.data)
-    check_datamodule_inputs(datamodule, stages=("test",))  # every file, before the first image
-    scorer = ImageScorer(instantiate(cfg.task.protocol), int(net.scale))
+    protocol = instantiate(cfg.task.protocol)
+    # every file, before the first image is restored
+    check_datamodule_inputs(datamodule, stages=("test",), protocol=protocol)
+    scorer = ImageScorer(protocol, int(net.scale))
     metrics: dict[str, float] = {}
     names = list(datamodule.test_set_names)
     for set_name, loader in zip(names, datamodule.test_dataloader(), strict=True):

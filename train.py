@@ -123,7 +123,7 @@ def fit_and_test(cfg: DictConfig, plain: dict[str, Any], output_dir: Path) -> di
         if ckpt_path is not None:
             check_resume_config(output_dir, plain)
             read_training_checkpoint(ckpt_path, resuming=True, run_dir=output_dir)
-    check_datamodule_inputs(datamodule)
+    check_datamodule_inputs(datamodule, protocol=module.protocol)
     if rank_zero_only.rank == 0:
         prepare_run_folder(output_dir, callbacks)
         start_run(cfg)

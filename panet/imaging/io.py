@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -123,13 +124,36 @@ _READABLE_MODES = frozenset({"L", "RGB", "P", "1", "YCbCr", "LA", "PA", "RGBA"})
 _JPEG_TAIL = 1 << 16
 
 
+#: Channels of the tensor ``read_image`` makes from each readable mode (palettes become RGB,
+#: alpha is dropped).
+_MODE_CHANNELS = {"L": 1, "1": 1, "LA": 1, "RGB": 3, "P": 3, "PA": 3, "YCbCr": 3, "RGBA": 3}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What ``read_image`` will make of a file, known from its header: size and channels."""
+
+    height: int
+    width: int
+    channels: int
+
+
 def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """``(height, width)`` of an image file that ``read_image`` can decode, from its header.
+    """``(height, width)`` of an image file that ``read_image`` can decode (see
+    :func:`probe_image_info`)."""
+    info = probe_image_info(path)
+    return info.height, info.width
+
+
+def probe_image_info(path: str | os.PathLike[str]) -> ImageInfo:
+    """Size and channels of an image file that ``read_image`` can decode, from its header: the
+    one prober of every input file.
 
     Cheap (no full decode for PNG, BMP, TIFF or complete JPEGs): opens the header, rejects
     what ``read_image`` would reject (not an image, more than 8 bits per sample, an unsupported
-    colour mode) and files with several frames (animated or multi-page: only one frame would
-    be used), and checks integrity (PNG chunk checksums, a JPEG's end marker).
+    colour mode, a transparent alpha channel -- only files with alpha are decoded for that)
+    and files with several frames (animated or multi-page: only one frame would be used), and
+    checks integrity (PNG chunk checksums, a JPEG's end marker).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -148,16 +172,21 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:
                 )
             _reject_frames(image, path)
             width, height = image.size
-            image_format = image.format
+            mode, image_format = image.mode, image.format
+            may_be_transparent = mode in ("LA", "PA", "RGBA") or (
+                mode == "P" and "transparency" in image.info
+            )
             image.verify()
         if image_format == "JPEG" and not _has_jpeg_end(path):
             read_image(path)  # decode in full: raises for a truncated file
+        elif may_be_transparent:
+            read_image_uint8(path)  # decode in full: raises for a transparent alpha channel
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(
             f"cannot decode image {path}: {error}. The file is corrupt, truncated or not an "
             f"image; replace it or remove it from the folder."
         ) from error
-    return height, width
+    return ImageInfo(height, width, _MODE_CHANNELS[mode])
 
 
 def _reject_frames(image: Image.Image, path: Path) -> None:
