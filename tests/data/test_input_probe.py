@@ -199,3 +199,17 @@ def test_evaluate_probes_a_paired_benchmark_set_before_the_first_image(tmp_path:
         evaluate(compose_config("evaluate", overrides, tmp_path))
     assert f"LQ {root / 'input' / '7.png'} is 20x32" in str(refused.value)
     assert not (tmp_path / "run" / "images").exists()  # no image was restored
+
+
+def test_training_on_an_unfinished_sub_image_cut_is_refused(tmp_path: Path) -> None:
+    from data.prepare_subimages import claim_output_folder, cut_settings
+    from data.sources import ImageFolder
+
+    source = tmp_path / "large"
+    _rgb(source / "a.png", 64, 64)
+    out = tmp_path / "sub"
+    claim_output_folder(out, cut_settings(ImageFolder(source), 32, 16, "png"))
+    _rgb(out / "a_y0000_x0000.png", 32, 32)  # the cut was killed after its first sub-image
+    module = _module(tmp_path, train_source=str(out), val_sets=())
+    with pytest.raises(ValueError, match=r"sub-image cut that never finished"):
+        check_datamodule_inputs(module, stages=("fit",))
