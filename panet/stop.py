@@ -5,9 +5,10 @@ can take minutes. ``stop_on_signals`` (what ``train.py`` wraps its fit and test 
 handler that only sets a flag; the long loops call ``check_stop()`` between their pieces --
 between the network calls of every inference mode (``panet.inference.padding.network_forward``:
 whole images, chop pieces, tiles, the 8 flips), between evaluation images
-(``panet.evaluation.scoring.restore_and_score``) and, in long attention calls, between blocks --
-and it raises ``StopRequested`` there. The trainer then writes ``last.ckpt`` of the last finished
-training step (its exception hook) and the process exits with 128 + the signal (143).
+(``panet.evaluation.scoring.restore_and_score``); any long computation may call it too (e.g. an
+attention call between its blocks) -- and it raises ``StopRequested`` there. The trainer then
+writes ``last.ckpt`` of the last finished training step (its exception hook) and the process
+exits with 128 + the signal (143).
 
 ``check_stop()`` is a flag read when nothing was requested (call it as often as every block).
 It raises only where stopping mid-work is safe: ``stop_points(False)`` (or ``stop_on_signals(...,
