@@ -14,7 +14,7 @@ or removed makes a new cache, and unchanged images reuse theirs wherever they li
 are not deleted; remove `cache_dir` to reclaim the space). Building is atomic (temporary files +
 rename, index last) and, where `fcntl` exists, serialized by a lock file per key so that DDP
 processes starting together build it once; partial files that a killed build left (a
-`*.u8.tmp<pid>` of the size of the whole cache) are removed by the next build in that folder,
+`*.u8.tmp<pid>` of the size of the whole cache) are removed the next time the folder is used,
 once no live build holds their key's lock. A complete cache is never written again, so it is
 read without any lock, also from a read-only folder; building where nothing can be written is
 refused in one line.
@@ -92,10 +92,12 @@ class MappedImages(ImageFiles):
         data_file, index_file = cache_dir / f"{key}.u8", cache_dir / f"{key}.json"
         if not index_file.is_file():  # a complete cache is read as it is, without a lock
             with _build_lock(files, cache_dir, key):
-                for removed in remove_partial_files(cache_dir, keep=key):
-                    print(f"removed {removed}, left by a killed cache build", file=sys.stderr)
+                _report_removed(remove_partial_files(cache_dir, keep=key))
                 if not index_file.is_file():
                     _write_cache(files, data_file, index_file)
+        else:
+            with contextlib.suppress(OSError):  # a read-only folder keeps what it has
+                _report_removed(remove_partial_files(cache_dir, keep=None))
         index = json.loads(index_file.read_text())
         return cls(files, data_file, index)
 
@@ -181,7 +183,12 @@ def _partial_key(path: Path) -> str | None:
     return None
 
 
-def remove_partial_files(cache_dir: Path, *, keep: str) -> list[Path]:
+def _report_removed(paths: list[Path]) -> None:
+    for path in paths:
+        print(f"removed {path}, left by a killed cache build", file=sys.stderr)
+
+
+def remove_partial_files(cache_dir: Path, *, keep: str | None) -> list[Path]:
     """Delete the partial files of builds that are no longer running: those of ``keep`` (whose
     lock the caller holds) and those of any key whose lock nobody holds. Returns them."""
     partial: dict[str, list[Path]] = {}

@@ -148,11 +148,14 @@ def test_a_build_killed_with_sigkill_leaves_no_orphan_after_the_next_build(
     assert "removed" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("cached", [False, True])
 def test_orphans_of_other_caches_go_too_but_not_a_build_in_progress(
-    folder: Path, tmp_path: Path
+    folder: Path, tmp_path: Path, cached: bool
 ) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
+    if cached:  # the next use of the folder finds its own cache complete
+        MappedImages.build(ImageFolder(folder), cache)
     dead, alive = "0" * 24, "f" * 24
     (cache / f"{dead}.lock").touch()
     (cache / f"{dead}.u8.tmp4242").write_bytes(b"half")
