@@ -28,6 +28,7 @@ from panet.attention import use_attention_implementation
 from panet.attention.budget import set_memory_budget_mb
 from panet.cli.config_checks import ConfigError, check_model, check_task
 from panet.cli.results import print_results_table, results_by_set
+from panet.cli.run_lock import hold_run_folder
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
 from panet.inference import Inference
 from panet.inference.devices import describe_device, resolve_device, set_tf32, tf32_enabled
@@ -74,8 +75,10 @@ def score_sets(
     from panet.imaging.io import write_png
 
     datamodule = instantiate(cfg.data)
-    check_datamodule_inputs(datamodule, stages=("test",))  # every file, before the first image
-    scorer = ImageScorer(instantiate(cfg.task.protocol), int(net.scale))
+    protocol = instantiate(cfg.task.protocol)
+    # every file, before the first image is restored
+    check_datamodule_inputs(datamodule, stages=("test",), protocol=protocol)
+    scorer = ImageScorer(protocol, int(net.scale))
     metrics: dict[str, float] = {}
     names = list(datamodule.test_set_names)
     for set_name, loader in zip(names, datamodule.test_dataloader(), strict=True):
@@ -94,6 +97,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run the evaluation described by ``cfg``; returns what is written to metrics.json."""
     plain = plain_config(cfg)
     check_task(plain["task"], plain["degradation"])
+    with hold_run_folder(cfg.paths.output_dir):  # one process per run folder
+        return evaluate_in(cfg)
+
+
+def evaluate_in(cfg: DictConfig) -> dict[str, Any]:
+    """The body of :func:`evaluate`, run while this process holds the run folder."""
     output_dir = start_run(cfg)
 
     try:

@@ -11,6 +11,8 @@ step, RNG). The folder receives the resolved config, checkpoints, logs and ``met
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from callbacks.model_cost import cost_from
 from data.validation import check_datamodule_inputs
 from panet.attention.budget import set_memory_budget_mb
+from panet.checkpoints.training import read_training_checkpoint
 from panet.cli.config_checks import check_run_config
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_folder import (
@@ -33,6 +36,7 @@ from panet.cli.run_folder import (
     check_writable,
     remove_stale_temporaries,
 )
+from panet.cli.run_lock import hold_run_folder
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
 from panet.cli.trainer_setup import build_trainer
 from panet.inference.devices import tf32_enabled
@@ -54,14 +58,15 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
 
 
 def find_resume_checkpoint(callbacks: list[Any]) -> str | None:
-    """The newest ``last.ckpt`` among the checkpoint callbacks' folders, if any."""
+    """The newest ``last.ckpt`` among the checkpoint callbacks' folders, if any (whatever it
+    is: a folder or a broken file in its place is refused by the reader, not skipped)."""
     candidates = {
         Path(cb.dirpath) / LAST_CHECKPOINT
         for cb in callbacks
         if isinstance(cb, ModelCheckpoint) and cb.dirpath is not None
     }
-    existing = [p for p in candidates if p.is_file()]
-    return str(max(existing, key=lambda p: p.stat().st_mtime)) if existing else None
+    existing = [p for p in candidates if p.exists() or p.is_symlink()]
+    return str(max(existing, key=lambda p: p.lstat().st_mtime)) if existing else None
 
 
 def prepare_run_folder(output_dir: Path, callbacks: list[Any]) -> None:
@@ -98,7 +103,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_run_config(plain, training=True)
     set_memory_budget_mb(plain["pyramid"].get("memory_budget_mb"))
     output_dir = Path(cfg.paths.output_dir)
+    # One process per run folder (DDP's other ranks run this same command by design).
+    held = hold_run_folder(output_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext()
+    with held:
+        return fit_and_test(cfg, plain, output_dir)
 
+
+def fit_and_test(cfg: DictConfig, plain: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    """The body of :func:`train`, run while this process holds the run folder."""
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     net = instantiate(cfg.model)
@@ -106,12 +118,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = instantiate_group(cfg.get("callbacks"))
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None:
-        check_checkpoint_architecture(ckpt_path, net.arch, net.arch_args)
+        payload = read_training_checkpoint(ckpt_path, resuming=False)
+        check_checkpoint_architecture(payload, ckpt_path, net.arch, net.arch_args)
     elif cfg.get("resume", True):
         ckpt_path = find_resume_checkpoint(callbacks)
         if ckpt_path is not None:
             check_resume_config(output_dir, plain)
-    check_datamodule_inputs(datamodule)
+            read_training_checkpoint(ckpt_path, resuming=True, run_dir=output_dir)
+    check_datamodule_inputs(datamodule, protocol=module.protocol)
     if rank_zero_only.rank == 0:
         prepare_run_folder(output_dir, callbacks)
         start_run(cfg)
@@ -127,16 +141,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     if ckpt_path is not None and rank_zero_only.rank == 0:
         print(f"Resuming from {ckpt_path}")
-    with exit_nonzero_on_sigterm(lambda: trainer.global_step):
+    # SIGTERM stops within seconds (between network calls, tiles, images), writes last.ckpt of
+    # the last finished step and exits 143; under DDP only between steps and images (the ranks
+    # must stop together).
+    stopping = functools.partial(
+        exit_nonzero_on_sigterm, lambda: trainer.global_step, stop_points=trainer.world_size == 1
+    )
+    with stopping():
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics: dict[str, Any] = scalar_metrics(dict(trainer.callback_metrics), ("val/",))
     best = best_checkpoint(trainer)
     best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
 
     if cfg.get("test", True) and datamodule.test_set_names:
-        results = trainer.test(
-            module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False
-        )
+        with stopping():
+            results = trainer.test(
+                module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False
+            )
         for result in results:
             metrics.update(scalar_metrics(result, ("test/",)))
 

@@ -75,7 +75,7 @@ class RestorationDataModule(pl.LightningDataModule):
             kept in memory.
         cache_dir: where that decoded cache lives (needed with `cache_train_images`).
         paired_sets: validation/test sets other than "embedded" are real pairs
-            (`data.pairs`): `<set>/input/` + `<set>/target/` (or GoPro's
+            (`data.pairs`): `<set>/input/` + `<set>/target/` or `groundtruth/` (or GoPro's
             `<sequence>/blur|sharp/`) under `benchmark_root`. (A training folder in one of
             those layouts is always read as pairs.)
     """
@@ -146,6 +146,8 @@ class RestorationDataModule(pl.LightningDataModule):
         self.cache_dir = cache_dir
         self.paired_sets = paired_sets
         self._embedded: dict[str, ImageFiles] = {}  # "train" / "held_out" -> cached images
+        self._train_files: Source | None = None
+        self._eval_sources: dict[str, Source] = {}
         self.train_set: TrainPatches | None = None
         self.val_datasets: tuple[EvalImages, ...] = ()
         self.test_datasets: tuple[EvalImages, ...] = ()
@@ -195,19 +197,41 @@ class RestorationDataModule(pl.LightningDataModule):
             self.setup("test")
         return [self._eval_loader(d) for d in self.test_datasets]
 
+    def train_files(self) -> Source:
+        """The training images as files (pairs, a folder or the embedded photographs), resolved
+        once and not decoded: what the input probe checks before the decoded cache, if any, is
+        built from it in ``setup``."""
+        if self._train_files is None:
+            if self.train_lq_source is not None:
+                self._train_files = PairedFolders(self.train_lq_source, self.train_source)
+            elif self.train_source == EMBEDDED_NAME:
+                self._train_files = self._embedded_images("train")
+            elif has_paired_layout(self.train_source):
+                self._train_files = discover_pairs(self.train_source)
+            else:
+                self._train_files = ImageFolder(self.train_source)
+        return self._train_files
+
     def _train_source(self) -> Source:
-        if self.train_lq_source is not None:
-            return PairedFolders(self.train_lq_source, self.train_source)
-        if self.train_source == EMBEDDED_NAME:
-            return self._embedded_images("train")
-        if has_paired_layout(self.train_source):
-            return discover_pairs(self.train_source)
-        folder = ImageFolder(self.train_source)
-        if not self.cache_train_images:
-            return folder
+        files = self.train_files()
+        if not self.cache_train_images or not isinstance(files, ImageFolder):
+            return files
         assert self.cache_dir is not None  # checked in __init__
         # Built here, in the main process, before any worker starts: all of them map it.
-        return MappedImages.build(folder, self.cache_dir)
+        return MappedImages.build(files, self.cache_dir)
+
+    def eval_source(self, name: str) -> tuple[Source, int | None]:
+        """Evaluation set ``name`` as files (resolved once, not decoded) and the side of the
+        crops taken from each image (None: whole images)."""
+        if name == EMBEDDED_NAME:
+            return self._embedded_images("held_out"), self.embedded_crop
+        if name not in self._eval_sources:
+            assert self.benchmark_root is not None  # checked in __init__
+            root = os.fspath(self.benchmark_root)
+            self._eval_sources[name] = (
+                paired_set(name, root) if self.paired_sets else benchmark_set(name, root)
+            )
+        return self._eval_sources[name], None
 
     def _embedded_images(self, part: str) -> ImageFiles:
         if part not in self._embedded:
@@ -215,13 +239,7 @@ class RestorationDataModule(pl.LightningDataModule):
         return self._embedded[part]
 
     def _eval_set(self, name: str) -> EvalImages:
-        if name == EMBEDDED_NAME:
-            source, crop_size = self._embedded_images("held_out"), self.embedded_crop
-        else:
-            assert self.benchmark_root is not None  # checked in __init__
-            root = os.fspath(self.benchmark_root)
-            source = paired_set(name, root) if self.paired_sets else benchmark_set(name, root)
-            crop_size = None
+        source, crop_size = self.eval_source(name)
         return EvalImages(
             source, degradation=self.degradation, colour=self.colour, crop_size=crop_size
         )

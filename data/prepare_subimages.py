@@ -13,25 +13,40 @@ decode (benchmarks/data.py measures both).
 
 The sub-images overlap (by size - step), so pixels near window borders are drawn slightly less
 often than with whole images, as in the training recipes that use them.
+
+The output folder records how it was cut (``prepare_subimages.json``: source folder, its image
+names, size, step, format; written before the first sub-image, marked complete after the
+last). Rerunning the same command repeats or completes the cut; a folder cut with other
+settings, or one the command did not make, is refused naming the difference, so two cuts never
+mix in one folder. Training on a folder whose cut never completed is refused too
+(``subimage_folder_problem``, used by the input probe of ``data.validation``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 from data.sources import ImageFolder
 from data.workers import resolve_num_workers
-from panet.atomic import atomic_write
+from panet.atomic import atomic_write, write_text_atomic
 from panet.imaging.io import read_image_uint8
 
 Box = tuple[int, int, int, int]  # top, left, height, width
+
+#: The record of a cut, in the output folder.
+MANIFEST = "prepare_subimages.json"
+MANIFEST_TOOL = "python -m data.prepare_subimages"
+#: The settings that decide which pixels land in which file (compression does not).
+SETTINGS: tuple[str, ...] = ("source", "source images", "size", "step", "format")
 
 
 def window_starts(length: int, size: int, step: int) -> list[int]:
@@ -82,6 +97,104 @@ def cut_image(
     return len(boxes)
 
 
+def cut_settings(folder: ImageFolder, size: int, step: int, image_format: str) -> dict[str, Any]:
+    """What a cut of ``folder`` is (``SETTINGS``), as recorded in the manifest."""
+    return {
+        "source": str(folder.root.resolve()),
+        "source images": sorted(p.name for p in folder.paths),
+        "size": size,
+        "step": step,
+        "format": image_format,
+    }
+
+
+def _read_manifest(out: Path) -> dict[str, Any] | None:
+    path = out / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is unreadable ({error}); delete {out} to cut again") from None
+    if not isinstance(manifest, dict) or manifest.get("tool") != MANIFEST_TOOL:
+        raise ValueError(f"{path} was not written by {MANIFEST_TOOL}; delete {out} to cut again")
+    return manifest
+
+
+def _describe(setting: str, value: Any) -> str:
+    if setting == "source images":
+        return f"{len(value)} images"
+    return str(value)
+
+
+def _setting_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    changes = []
+    for setting in SETTINGS:
+        before, after = saved.get(setting), now[setting]
+        if before == after:
+            continue
+        if setting == "source images" and isinstance(before, list):
+            added = sorted(set(after) - set(before))
+            removed = sorted(set(before) - set(after))
+            detail = "; ".join(
+                f"{what} {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                for what, names in (("new:", added), ("gone:", removed))
+                if names
+            )
+            changes.append(f"source images {len(before)} (then) -> {len(after)} (now: {detail})")
+            continue
+        changes.append(
+            f"{setting} {_describe(setting, before)} (then) -> {_describe(setting, after)} (now)"
+        )
+    return changes
+
+
+def claim_output_folder(out: Path, settings: dict[str, Any]) -> None:
+    """Make ``out`` this cut's folder, or refuse (``ValueError``) when it holds another cut or
+    files the command did not write. The manifest is written (incomplete) before any image."""
+    manifest = _read_manifest(out) if out.is_dir() else None
+    if manifest is not None:
+        changes = _setting_changes(manifest.get("settings", {}), settings)
+        if changes:
+            raise ValueError(
+                f"{out} holds sub-images cut with other settings: {'; '.join(changes)}. Cut "
+                f"into a new folder, or delete {out} to cut it again (two cuts in one folder "
+                f"would train on both)"
+            )
+    elif out.is_dir():
+        present = [p for p in out.iterdir() if not p.name.startswith(".")]
+        if present:
+            raise ValueError(
+                f"{out} holds {len(present)} file(s) (e.g. {present[0].name}) and was not made "
+                f"by {MANIFEST_TOOL} (no {MANIFEST}); write the sub-images into a new or empty "
+                f"folder"
+            )
+    _write_manifest(out, settings, complete=False)
+
+
+def _write_manifest(
+    out: Path, settings: dict[str, Any], *, complete: bool, count: int | None = None
+) -> None:
+    record = {"tool": MANIFEST_TOOL, "settings": settings, "complete": complete}
+    if count is not None:
+        record["count"] = count
+    write_text_atomic(out / MANIFEST, json.dumps(record, indent=1) + "\n")
+
+
+def subimage_folder_problem(folder: str | os.PathLike[str]) -> str | None:
+    """Why training on ``folder`` would be wrong, when it is an unfinished cut (else None)."""
+    try:
+        manifest = _read_manifest(Path(folder))
+    except ValueError as error:
+        return str(error)
+    if manifest is None or manifest.get("complete"):
+        return None
+    return (
+        f"{folder} is a sub-image cut that never finished ({MANIFEST} is not marked complete): "
+        f"rerun the {MANIFEST_TOOL} command that made it"
+    )
+
+
 def prepare_subimages(
     source: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -97,16 +210,20 @@ def prepare_subimages(
     out = Path(out_dir)
     if out.resolve() == folder.root.resolve():
         raise ValueError("write the sub-images into another folder than the source images")
-    out.mkdir(parents=True, exist_ok=True)
     window_starts(size, size, step)  # validates size and step before any work
     if image_format not in FORMATS:
         raise ValueError(f"image_format must be one of {FORMATS}; got {image_format!r}")
+    settings = cut_settings(folder, size, step, image_format)
+    claim_output_folder(out, settings)  # before any image is written
     processes = max(1, resolve_num_workers(workers) + 1)  # no training loop to leave a CPU for
     args = [(p, out, size, step, compress_level, image_format) for p in folder.paths]
     if processes == 1:
-        return sum(cut_image(*a) for a in args)
-    with ProcessPoolExecutor(processes) as pool:
-        return sum(pool.map(cut_image, *zip(*args, strict=True)))
+        count = sum(cut_image(*a) for a in args)
+    else:
+        with ProcessPoolExecutor(processes) as pool:
+            count = sum(pool.map(cut_image, *zip(*args, strict=True)))
+    _write_manifest(out, settings, complete=True, count=count)
+    return count
 
 
 def main(argv: Sequence[str] | None = None) -> int:

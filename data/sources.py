@@ -10,8 +10,8 @@ Sources:
 - `embedded_default(part)`: natural colour photographs shipped inside scikit-image, so a quick
   start needs no download; `part="train"` (training) or `"held_out"` (the quick-start
   evaluation set), which never share a photograph.
-- `PairedFolders(lq_root, gt_root)`: degraded and clean images matched by file stem, for
-  real (not synthesized) degradations.
+- `PairedFolders(lq_root, gt_root)`: degraded and clean images paired by
+  `data.pairs.pair_folders` (by file name), for real (not synthesized) degradations.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from data.pairs import PairedFiles, pair_folders
 from panet.imaging.io import IMAGE_EXTENSIONS, is_image_file, read_image_uint8
 
 # Natural RGB photographs stored as files in skimage/data (no download needed). Synthetic,
@@ -159,46 +160,15 @@ def embedded_default(part: str = "train") -> ImageFiles:
     return ImageFiles(paths, cache=True, label=f"the embedded {part} images in {folder}")
 
 
-class PairedFolders:
-    """Degraded/clean image pairs: files with the same stem in `lq_root` and `gt_root`.
+class PairedFolders(PairedFiles):
+    """Degraded/clean image pairs of two folders, paired by ``data.pairs.pair_folders`` (by
+    file name; extensions may differ, e.g. lq .jpg, gt .png; see that function for the rule).
 
-    `names[i]` is the shared stem; `load_pair(i)` returns (lq, gt), each float32 [C, H, W],
-    0–255. Extensions may differ (e.g. lq .jpg, gt .png).
+    `names[i]` is the clean file's stem; `load_pair(i)` returns (lq, gt), each float32
+    [C, H, W], 0–255.
     """
 
     def __init__(self, lq_root: str | os.PathLike[str], gt_root: str | os.PathLike[str]) -> None:
-        self.lq = ImageFolder(lq_root)
-        self.gt = ImageFolder(gt_root)
-        lq_names, gt_names = set(self.lq.names), set(self.gt.names)
-        if lq_names != gt_names:
-            raise ValueError(
-                f"paired folders do not match: missing from LQ folder {self.lq.root}: "
-                f"{_preview(gt_names - lq_names)}; missing from GT folder {self.gt.root}: "
-                f"{_preview(lq_names - gt_names)}. Every image needs a file with the same "
-                f"name (extension may differ) in both folders."
-            )
-        self.names: tuple[str, ...] = self.gt.names
-        self._lq_index = {name: i for i, name in enumerate(self.lq.names)}
-        self.label = f"paired folders {self.lq.root} (LQ) / {self.gt.root} (GT)"
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def load_pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(lq, gt) of pair `index`, each float32 [C, H, W], 0–255."""
-        lq, gt = self.load_pair_uint8(index)
-        return lq.float(), gt.float()
-
-    def load_pair_uint8(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(lq, gt) of pair `index` as uint8 [C, H, W] (read-only)."""
-        return self.lq.load_uint8(self._lq_index[self.names[index]]), self.gt.load_uint8(index)
-
-    def paths(self, index: int) -> tuple[Path, Path]:
-        """(lq file, gt file) of pair `index`, for error messages."""
-        return self.lq.paths[self._lq_index[self.names[index]]], self.gt.paths[index]
-
-
-def _preview(names: set[str], limit: int = 10) -> str:
-    shown = sorted(names)[:limit]
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return (", ".join(shown) + more) if shown else "(none)"
+        lq, gt, names = pair_folders(lq_root, gt_root)
+        label = f"paired folders {lq_root} (LQ) / {gt_root} (GT)"
+        super().__init__(lq, gt, names, label=label)

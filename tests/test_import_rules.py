@@ -25,7 +25,7 @@ CORE_PACKAGES = (
     "report",
     "losses",
 )
-CORE_MODULES = ("panet", "panet.atomic", "panet.tasks")
+CORE_MODULES = ("panet", "panet.atomic", "panet.stop", "panet.tasks")
 #: Top-level names the core may not import (the frameworks, and the packages above it).
 FORBIDDEN_IN_CORE = (
     "pytorch_lightning",

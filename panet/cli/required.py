@@ -39,8 +39,8 @@ def lq_source_unless_paired(train_source: str) -> None:
         required(
             "data.train_lq_source",
             "the folder of degraded images paired by name with data.train_source (or make "
-            "data.train_source a folder in a paired layout: <set>/input/ + <set>/target/, or "
-            "GoPro's <sequence>/blur/ + sharp/)",
+            "data.train_source a folder in a paired layout: <set>/input/ + <set>/target/ (or "
+            "groundtruth/), or GoPro's <sequence>/blur/ + sharp/)",
         )
 
 

@@ -20,6 +20,10 @@ Each input image is written as ``OUT/<name>.png`` (clamped and rounded to 8 bits
   is that restored Y channel, written as a grey PNG. Grey inputs are used as they are.
 * ``sr``: images are upscaled by the network's scale.
 
+Photos are read upright: a file whose EXIF Orientation tag says it is stored sideways or
+mirrored (phones do this) is turned as photo viewers show it, restored so and written upright
+(said once per image); the written PNG carries no orientation tag.
+
 Unreadable files and files with several frames (animated GIF, multi-page TIFF) are reported and
 skipped; the exit status is 1 when any file failed, 2 for bad options (reported once, with the
 usage, before anything is read) or checkpoint.
@@ -39,7 +43,7 @@ from torch import Tensor
 from panet.checkpoints.official import OFFICIAL_ARCHITECTURES
 from panet.cli.network_options import add_network_options, load_network
 from panet.imaging.color import rgb_to_y_uint8
-from panet.imaging.io import is_image_file, read_image, write_png
+from panet.imaging.io import ORIENTATIONS, is_image_file, read_image_upright, write_png
 from panet.inference.restoration import MODES, Inference
 from panet.tasks import AUTHORS_CHOP_MIN_SIZE, TASKS, check_network_fits_task
 
@@ -92,6 +96,15 @@ def prepare_input(img: Tensor, task: str) -> Tensor:
             f"{img.shape[0]}-channel image"
         )
     return img
+
+
+def orientation_note(source: Path, orientation: int, upright: Tensor) -> str:
+    """The one line saying that ``source`` was turned upright by its EXIF orientation."""
+    height, width = upright.shape[-2:]
+    return (
+        f"{source}: EXIF orientation {orientation} ({ORIENTATIONS[orientation]}): restored "
+        f"and written upright, {width}x{height}"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         files, problems = collect_inputs(args.inputs)
         outputs = output_paths(files, args.out)
     except (OSError, ValueError) as error:
-        console.print(f"error: {error}", markup=False, highlight=False)
+        console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         return 2
     for problem in problems:
         console.print(f"skipped {problem}", style="red", markup=False, highlight=False)
@@ -182,7 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for source, target in zip(files, outputs, strict=True):
             progress.update(job, description=f"restoring {source.name}")
             try:
-                lq = prepare_input(read_image(source), args.task)
+                image, orientation = read_image_upright(source)
+                if orientation != 1:
+                    progress.console.print(
+                        orientation_note(source, orientation, image),
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+                lq = prepare_input(image, args.task)
                 restored = inference(net, lq[None])
                 write_png(restored[0], target)
             except (OSError, ValueError, RuntimeError) as error:

@@ -7,7 +7,8 @@
 - ``check_writable``: the run folder and ``checkpoints/`` accept new files (a read-only folder
   would otherwise cost every step until the first save).
 - ``remove_stale_temporaries``: ``.tmp-*`` files that a killed writer left (``panet.atomic``).
-- ``checkpoint_architecture_problem``: an explicit ``ckpt_path`` that holds another network.
+- ``checkpoint_architecture_problem``: an explicit ``ckpt_path`` that holds another network
+  (the file itself is read by ``panet.checkpoints.training.read_training_checkpoint``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import OmegaConf
 
 from panet.atomic import TEMP_PREFIX
@@ -160,11 +160,15 @@ def remove_stale_temporaries(*folders: str | os.PathLike[str]) -> list[Path]:
 
 
 def checkpoint_architecture_problem(
-    path: str | os.PathLike[str], arch: str, arch_args: Mapping[str, Any]
+    payload: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    arch: str,
+    arch_args: Mapping[str, Any],
 ) -> str | None:
-    """Why the Lightning checkpoint at ``path`` cannot continue training network ``arch`` with
-    ``arch_args`` (None when it can, or when the file does not say what it holds)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    """Why the Lightning checkpoint ``payload`` (read from ``path`` by
+    ``panet.checkpoints.training.read_training_checkpoint``) cannot continue training network
+    ``arch`` with ``arch_args`` (None when it can, or when the file does not say what it
+    holds)."""
     saved_arch = payload.get("arch")
     if saved_arch is None:
         return None
@@ -191,9 +195,12 @@ def _plain(value: Any) -> Any:
 
 
 def check_checkpoint_architecture(
-    path: str | os.PathLike[str], arch: str, arch_args: Mapping[str, Any]
+    payload: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    arch: str,
+    arch_args: Mapping[str, Any],
 ) -> None:
-    problem = checkpoint_architecture_problem(path, arch, arch_args)
+    problem = checkpoint_architecture_problem(payload, path, arch, arch_args)
     if problem:
         raise ConfigError(problem)
 

@@ -31,7 +31,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from panet.evaluation.metrics import SSIM_WINDOWS, SSIMWindow, psnr, ssim
+from panet.evaluation.metrics import SSIM_WINDOWS, SSIMWindow, psnr, ssim, ssim_window_1d
 from panet.imaging.color import rgb_to_y, rgb_to_y_uint8
 from panet.imaging.quantize import quantize_uint8
 
@@ -96,6 +96,13 @@ class Protocol:
                 raise ValueError(f"image {height}x{width} is too small to shave {s} pixels")
             p, g = p[:, s:-s, s:-s], g[:, s:-s, s:-s]
         return p, g
+
+    @property
+    def min_side(self) -> int:
+        """The smallest image side (rows and columns, before shaving) this protocol scores:
+        twice the shave plus the SSIM window (MATLAB's ``ssim`` pads, so 1 there)."""
+        window = 1 if self.ssim_window == "matlab" else len(ssim_window_1d(self.ssim_window))
+        return 2 * self.shave + window
 
     def score(self, pred: Tensor, gt: Tensor) -> dict[str, float]:
         """PSNR (dB) and SSIM of one image under this protocol: ``{"psnr": .., "ssim": ..}``."""

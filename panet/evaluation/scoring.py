@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from panet.evaluation.protocols import Protocol
 from panet.imaging.resize import imresize_uint8
+from panet.stop import check_stop
 
 #: Per-image numbers averaged over a set (besides the image count).
 SCORE_KEYS: tuple[str, ...] = ("psnr", "ssim", "psnr_input", "ssim_input")
@@ -90,6 +91,7 @@ def restore_and_score(
         The restored batch ``[B, C, s*h, s*w]`` (0–255, not quantized) and one score dict per
         image (keys ``SCORE_KEYS``), in batch order.
     """
+    check_stop()  # between images (and, inside restore, between network calls)
     lq, gt = batch["lq"], batch["gt"]
     pred = restore(net, lq)
     scores = [scorer(set_name, batch["name"][i], pred[i], lq[i], gt[i]) for i in range(gt.shape[0])]

@@ -4,18 +4,21 @@ images and the restore command all use these two functions).
 Every image in the project is a float32 tensor [C, H, W] holding integer values in
 0–255, with C = 1 (grey) or C = 3 (RGB). Decoding uses Pillow and follows MATLAB's `imread`
 conventions that the published benchmark numbers rely on: pixel values are taken as stored
-(no EXIF rotation, no colour management).
+(no EXIF rotation, no colour management). User photos (the restore command) are read with
+`read_image_upright` instead, which turns them as their EXIF orientation says, as every photo
+viewer shows them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from panet.atomic import atomic_write
 from panet.imaging.quantize import quantize_uint8
@@ -41,6 +44,32 @@ def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
     return read_image_uint8(path).float()
 
 
+#: The EXIF tag that tells viewers how to turn the stored pixels, and what each value means.
+EXIF_ORIENTATION_TAG = 0x0112
+ORIENTATIONS: dict[int, str] = {
+    1: "stored upright",
+    2: "mirrored left-right",
+    3: "rotated 180°",
+    4: "mirrored top-bottom",
+    5: "mirrored and rotated 90° counter-clockwise",
+    6: "rotated 90° clockwise",
+    7: "mirrored and rotated 90° clockwise",
+    8: "rotated 90° counter-clockwise",
+}
+
+
+def read_image_upright(path: str | os.PathLike[str]) -> tuple[torch.Tensor, int]:
+    """Decode a photo as viewers show it: ``(float32 [C, H, W] 0–255, EXIF orientation)``.
+
+    The stored pixels are turned as the file's EXIF Orientation tag says (phones store photos
+    sideways and set the tag); the orientation is returned (1 when the file has no tag or is
+    stored upright) so the caller can say what was done. Otherwise as :func:`read_image`.
+    Benchmark scoring never uses this: the published numbers are computed on stored pixels.
+    """
+    image, orientation = _decode(Path(path), upright=True)
+    return image.float(), orientation
+
+
 def read_image_uint8(path: str | os.PathLike[str]) -> torch.Tensor:
     """Decode an 8-bit image file into a uint8 tensor (training crops convert only the patch).
 
@@ -57,14 +86,26 @@ def read_image_uint8(path: str | os.PathLike[str]) -> torch.Tensor:
         ValueError: the file is corrupt or not an image, has a non-opaque alpha channel, or
             has more than 8 bits per sample (16-bit or float), or an unsupported colour mode.
     """
-    path = Path(path)
+    return _decode(Path(path), upright=False)[0]
+
+
+def _decode(path: Path, *, upright: bool) -> tuple[torch.Tensor, int]:
+    """uint8 [C, H, W] of ``path`` and the EXIF orientation applied (1 when ``upright`` is
+    False: the stored pixels)."""
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
+    orientation = 1
     try:
         with Image.open(path) as image:
             _reject_high_depth(image, path)
             _reject_frames(image, path)
             image.load()
+            if upright:
+                orientation = int(image.getexif().get(EXIF_ORIENTATION_TAG, 1) or 1)
+                if orientation not in ORIENTATIONS:
+                    orientation = 1  # an invalid tag: viewers show the stored pixels
+                elif orientation != 1:
+                    image = ImageOps.exif_transpose(image)
             array = _to_8bit_array(image, path)
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(
@@ -73,7 +114,7 @@ def read_image_uint8(path: str | os.PathLike[str]) -> torch.Tensor:
         ) from error
     if array.ndim == 2:
         array = array[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))), orientation
 
 
 #: Colour modes ``read_image`` turns into grey or RGB (alpha is checked only when decoding).
@@ -83,13 +124,36 @@ _READABLE_MODES = frozenset({"L", "RGB", "P", "1", "YCbCr", "LA", "PA", "RGBA"})
 _JPEG_TAIL = 1 << 16
 
 
+#: Channels of the tensor ``read_image`` makes from each readable mode (palettes become RGB,
+#: alpha is dropped).
+_MODE_CHANNELS = {"L": 1, "1": 1, "LA": 1, "RGB": 3, "P": 3, "PA": 3, "YCbCr": 3, "RGBA": 3}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What ``read_image`` will make of a file, known from its header: size and channels."""
+
+    height: int
+    width: int
+    channels: int
+
+
 def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """``(height, width)`` of an image file that ``read_image`` can decode, from its header.
+    """``(height, width)`` of an image file that ``read_image`` can decode (see
+    :func:`probe_image_info`)."""
+    info = probe_image_info(path)
+    return info.height, info.width
+
+
+def probe_image_info(path: str | os.PathLike[str]) -> ImageInfo:
+    """Size and channels of an image file that ``read_image`` can decode, from its header: the
+    one prober of every input file.
 
     Cheap (no full decode for PNG, BMP, TIFF or complete JPEGs): opens the header, rejects
     what ``read_image`` would reject (not an image, more than 8 bits per sample, an unsupported
-    colour mode) and files with several frames (animated or multi-page: only one frame would
-    be used), and checks integrity (PNG chunk checksums, a JPEG's end marker).
+    colour mode, a transparent alpha channel -- only files with alpha are decoded for that)
+    and files with several frames (animated or multi-page: only one frame would be used), and
+    checks integrity (PNG chunk checksums, a JPEG's end marker).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -108,16 +172,21 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:
                 )
             _reject_frames(image, path)
             width, height = image.size
-            image_format = image.format
+            mode, image_format = image.mode, image.format
+            may_be_transparent = mode in ("LA", "PA", "RGBA") or (
+                mode == "P" and "transparency" in image.info
+            )
             image.verify()
         if image_format == "JPEG" and not _has_jpeg_end(path):
             read_image(path)  # decode in full: raises for a truncated file
+        elif may_be_transparent:
+            read_image_uint8(path)  # decode in full: raises for a transparent alpha channel
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(
             f"cannot decode image {path}: {error}. The file is corrupt, truncated or not an "
             f"image; replace it or remove it from the folder."
         ) from error
-    return height, width
+    return ImageInfo(height, width, _MODE_CHANNELS[mode])
 
 
 def _reject_frames(image: Image.Image, path: Path) -> None:

@@ -10,7 +10,8 @@ Two network properties matter when whole images of any size go through a network
   is cropped back, so a piece of any size comes back with exactly ``scale`` times its size.
 
 Padding happens per call of the network, i.e. inside chop, tiles and each of the 8 flips, so
-every piece those runners cut is valid whatever its size.
+every piece those runners cut is valid whatever its size. Each call is also a stop point
+(``panet.stop.check_stop``): a signal stops inference within one network call.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from panet.inference.pieces import Forward
+from panet.stop import check_stop
 
 
 def input_multiple(net: nn.Module) -> int:
@@ -56,6 +58,7 @@ def network_forward(net: nn.Module) -> Forward:
     scale = int(getattr(net, "scale", 1))
 
     def forward(x: Tensor) -> Tensor:
+        check_stop()  # between pieces, tiles, flips and images: a signal stops within one call
         height, width = x.shape[-2:]
         y = final_output(net(pad_to_multiple(x, multiple)))
         return y[..., : scale * height, : scale * width]

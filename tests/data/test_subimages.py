@@ -92,3 +92,80 @@ def test_command_line(large: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     assert len(list((tmp_path / "bmp").glob("*.bmp"))) == len(list(out.glob("*.png")))
     assert main([str(large), str(large)]) == 2  # refuses to write into its source
     assert main([str(tmp_path / "missing"), str(out)]) == 2
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("change", "setting"),
+    [
+        (["--size", "24"], "size"),
+        (["--step", "8"], "step"),
+        (["--format", "bmp"], "format"),
+        ("other source", "source"),
+        ("source gained an image", "source images"),
+    ],
+)
+def test_a_folder_cut_with_other_settings_is_refused_and_left_alone(
+    large: Path, tmp_path: Path, change: list[str] | str, setting: str
+) -> None:
+    out = tmp_path / "sub"
+    first = ["--size", "32", "--step", "16", "--workers", "0"]
+    assert main([str(large), str(out), *first]) == 0
+    before = _files(out)
+    source, args = large, first
+    if change == "other source":
+        source = tmp_path / "other"
+        source.mkdir()
+        (source / "x.png").write_bytes((large / "x.png").read_bytes())
+    elif change == "source gained an image":
+        Image.new("RGB", (40, 40)).save(large / "new.png")
+    else:
+        args = _replace(first, change)
+    assert main([str(source), str(out), *args]) == 2
+    assert _files(out) == before  # nothing written, nothing removed
+
+
+def _replace(args: list[str], change: list[str]) -> list[str]:
+    flag, value = change
+    if flag in args:
+        result = list(args)
+        result[result.index(flag) + 1] = value
+        return result
+    return [*args, flag, value]
+
+
+def test_refusal_names_each_changed_setting(
+    large: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sub"
+    assert main([str(large), str(out), "--size", "32", "--step", "16", "--workers", "0"]) == 0
+    capsys.readouterr()
+    assert main([str(large), str(out), "--size", "24", "--step", "12", "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "size 32 (then) -> 24 (now)" in err and "step 16 (then) -> 12 (now)" in err
+    assert str(out) in err and "\n" not in err.strip()
+
+
+def test_a_folder_not_made_by_the_command_is_refused(large: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sub"
+    out.mkdir()
+    Image.new("RGB", (8, 8)).save(out / "holiday.png")
+    with pytest.raises(ValueError, match=r"holds 1 file\(s\) .*not made by"):
+        prepare_subimages(large, out, size=32, step=16, workers=0)
+    assert sorted(p.name for p in out.iterdir()) == ["holiday.png"]
+
+
+def test_the_same_command_again_completes_or_repeats_the_cut(large: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sub"
+    count = prepare_subimages(large, out, size=32, step=16, workers=0)
+    before = _files(out)
+    assert prepare_subimages(large, out, size=32, step=16, workers=0) == count
+    assert _files(out) == before
+    # An interrupted cut (some files missing) is completed by the same command.
+    victim = sorted(out.glob("*.png"))[0]
+    victim.unlink()
+    assert prepare_subimages(large, out, size=32, step=16, workers=0) == count
+    assert _files(out) == before
