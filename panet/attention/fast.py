@@ -61,6 +61,7 @@ from panet.attention.native import (
 )
 from panet.attention.precision import float32_products
 from panet.attention.tiling import BlockPlan, BufferModel, KeyTile, plan_blocks
+from panet.stop import check_stop
 
 #: Largest block buffer (elements) on the CPU, whatever the budget allows: one buffer of the
 #: training shape (48x48, 5 levels) holds 21M, so training runs one image per block. Larger
@@ -656,6 +657,7 @@ class _FastPyramidAttention(torch.autograd.Function):
         stats = query.new_empty(batch, geo.height * wq) if keeps_stat else None
         work = _Workspace(query, geo)
         for images, r0, rows in _blocks(geo, batch):
+            check_stop()  # a signal stops a whole-image call between blocks, not at its end
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
             query_rows = query[images, :, halo]
@@ -702,6 +704,7 @@ class _FastPyramidAttention(torch.autograd.Function):
             keys, values, scale, geo, packed=streams, value_panels=streams and need_scores
         )
         for images, r0, rows in _blocks(geo, batch):
+            check_stop()
             n, halo_rows = images.stop - images.start, rows + 2 * geo.pad
             halo = slice(r0 * wq, (r0 + halo_rows) * wq)
             query_rows = query[images, :, halo]

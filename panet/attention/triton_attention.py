@@ -32,6 +32,7 @@ from panet.attention.budget import memory_budget_bytes
 from panet.attention.faithful import OUTPUT_DIVISOR, check_attention_inputs
 from panet.attention.fast import inverse_key_norms
 from panet.attention.precision import tf32_requested
+from panet.stop import check_stop
 
 #: Queries (and keys) per tile of the kernels.
 BLOCK = 32
@@ -242,6 +243,7 @@ class _TritonPyramidAttention(torch.autograd.Function):
         out = query.new_zeros(batch, channels, geo.height, geo.width)
         lse = query.new_empty(batch, geo.height * geo.width)
         for row0, row1 in geo.query_chunks():
+            check_stop()  # a signal stops a whole-image call between chunks
             taps = _taps_of_queries(
                 kernels, query, keys, values, scale, qnbr, knbr, lse, geo, row0, row1
             )

@@ -307,3 +307,32 @@ def test_streamed_pass_is_bitwise_deterministic_whatever_thread_takes_a_piece(mo
     for other_out, other_grads in others:
         assert torch.equal(out, other_out)
         assert all(torch.equal(a, b) for a, b in zip(grads, other_grads, strict=True))
+
+
+@pytest.mark.parametrize("native", PATHS)
+@pytest.mark.parametrize("backward", [False, True])
+def test_a_stop_request_ends_a_call_between_blocks(native, backward, monkeypatch):
+    """A signal (``panet.stop``) raises at the next block, forward or backward: a whole image
+    cut into many blocks stops within one block's time, not at the end of the call."""
+    from panet import stop
+
+    query, keys, values = random_inputs(1, 8, 4, 12, 10, 3)
+    options = dict(patch_size=3, softmax_scale=10.0, hard=False, native=native, key_tile=60)
+    blocks = []
+    real = fast._blocks
+
+    def counted(geo, batch):
+        for block in real(geo, batch):
+            blocks.append(block)
+            if len(blocks) == (5 if backward else 2):
+                stop.request_stop()
+            yield block
+
+    monkeypatch.setattr(fast, "_blocks", counted)
+    try:
+        with pytest.raises(stop.StopRequested):
+            out = fast_attention(query, keys, values, block_elements=800, **options)
+            out.sum().backward()
+    finally:
+        stop.clear_stop()
+    assert len(blocks) == (5 if backward else 2)  # stopped right after the request (3 forward)
