@@ -35,7 +35,7 @@ from panet.cli.run_folder import (
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
 from panet.cli.trainer_setup import build_trainer
 from panet.inference.devices import tf32_enabled
-from panet.training.signals import exit_nonzero_on_sigterm
+from panet.training.signals import StopTogetherOnSigterm, exit_nonzero_on_sigterm
 
 bootstrap()
 LAST_CHECKPOINT = "last.ckpt"
@@ -116,7 +116,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = build_trainer(
-        cfg.trainer, network=net, callbacks=callbacks, logger=loggers or False
+        cfg.trainer,
+        network=net,
+        callbacks=[*callbacks, StopTogetherOnSigterm()],  # SIGTERM never hangs DDP
+        logger=loggers or False,
     )
     if loggers:
         from callbacks.config_logging import log_resolved_config

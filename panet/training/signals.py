@@ -1,8 +1,22 @@
-"""Exit status of a run stopped by a signal: 128 + the signal number, as shells report it.
+"""A run stopped by SIGTERM: every process stops at the same step, and exits 128 + 15.
+
+``StopTogetherOnSigterm``: Lightning's own SIGTERM handling can hang a multi-process (DDP) run.
+Its handler broadcasts a flag from inside the signal handler, i.e. a collective issued at
+whatever point each process happens to be, and each process then checks its own flag at
+points where the others may be elsewhere (its validation loop stops at a batch that the other
+ranks, holding fewer images, never reach). A SIGTERM to every task of a SLURM job, what SLURM
+sends before a requeue or at the time limit, then left rank 0 waiting in that broadcast and
+rank 1 in the next step's collective, forever (seen in ``tests/test_slurm_ddp.py``). During
+training this callback takes SIGTERM over: the handler only notes it; at the end of every
+training batch, the same point on every rank, the processes agree (an all-reduce of one flag)
+and all raise ``SIGTERMException`` together, after that step (a SIGTERM during validation is
+honoured after the next step). Lightning then runs ``on_exception`` on every rank, where
+``LastCheckpoint`` writes ``last.ckpt`` once.
 
 Lightning turns SIGTERM into ``SIGTERMException``, a ``SystemExit`` without a code, after its
 callbacks have run (``LastCheckpoint`` has then written ``last.ckpt``): the process would exit
-with status 0, and a script or scheduler could not tell a stopped run from a finished one.
+with status 0, and a script or scheduler could not tell a stopped run from a finished one;
+``exit_nonzero_on_sigterm`` makes it 143.
 """
 
 from __future__ import annotations
@@ -11,7 +25,12 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 SIGNAL_EXIT_BASE = 128
@@ -37,4 +56,46 @@ def exit_nonzero_on_sigterm(step: Callable[[], int]) -> Iterator[None]:
         raise SystemExit(signal_exit_status(signal.SIGTERM)) from None
 
 
-__all__ = ["SIGNAL_EXIT_BASE", "exit_nonzero_on_sigterm", "signal_exit_status"]
+class StopTogetherOnSigterm(pl.Callback):
+    """SIGTERM during training stops every process at the end of the same batch (see the
+    module docstring). The handler is installed when training starts, over Lightning's, which
+    Lightning restores with the ones from before ``fit`` when it tears down."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.requested = bool(trainer.received_sigterm)  # one that came during set-up
+        signal.signal(signal.SIGTERM, self._note)
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        # Where a periodic last.ckpt is saved too (Lightning's checkpoint callbacks run after
+        # this one): the stopped run resumes exactly as from one of those.
+        if self._agreed(trainer):
+            raise SIGTERMException
+
+    def _agreed(self, trainer: pl.Trainer) -> bool:
+        """Did any process get SIGTERM? (the same answer on every rank)"""
+        if trainer.world_size == 1 or not (dist.is_available() and dist.is_initialized()):
+            return self.requested
+        flag = torch.tensor([int(self.requested)], device=trainer.strategy.root_device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+
+__all__ = [
+    "SIGNAL_EXIT_BASE",
+    "StopTogetherOnSigterm",
+    "exit_nonzero_on_sigterm",
+    "signal_exit_status",
+]
