@@ -10,7 +10,7 @@
 # OUT/logs/, its rows in OUT/rows/ and the runs it started in OUT/runs/. Every step runs in its
 # own process under a time limit, and every row on its own: a failure, an out-of-memory or a
 # timeout is that row's status, and the check goes on. Exit status: 0 when every row is ok,
-# OOM or skipped; 1 when a row failed or ran out of time; 2 when it cannot start.
+# OOM or skipped; 1 when a row failed, ran out of time or was not run; 2 when it cannot start.
 #
 # Without a package index: a typical CUDA image has PyTorch, Lightning, torchmetrics, rich,
 # scikit-image and tensorboard, but not Hydra, OmegaConf or kornia. On a machine that reaches

@@ -135,6 +135,10 @@ def environment_facts(run: Run) -> dict[str, str]:
     facts["cuDNN"] = str(torch.backends.cudnn.version())
     facts["Triton"] = module_version("triton")
     facts["Lightning"] = module_version("pytorch_lightning")
+    facts["Hydra, OmegaConf, kornia"] = (
+        ", ".join(module_version(name) for name in ("hydra", "omegaconf", "kornia"))
+        + f" (from {Path(__import__('hydra').__file__).parents[1]})"
+    )
     facts["pyramid impl=auto"] = auto_choice(run.device)
     return facts
 
