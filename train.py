@@ -40,7 +40,7 @@ from panet.cli.run_lock import hold_run_folder
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
 from panet.cli.trainer_setup import build_trainer
 from panet.inference.devices import tf32_enabled
-from panet.training.signals import exit_nonzero_on_sigterm
+from panet.training.signals import StopTogetherOnSigterm, exit_nonzero_on_sigterm
 
 bootstrap()
 LAST_CHECKPOINT = "last.ckpt"
@@ -132,7 +132,10 @@ def fit_and_test(cfg: DictConfig, plain: dict[str, Any], output_dir: Path) -> di
 
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = build_trainer(
-        cfg.trainer, network=net, callbacks=callbacks, logger=loggers or False
+        cfg.trainer,
+        network=net,
+        callbacks=[*callbacks, StopTogetherOnSigterm()],  # SIGTERM never hangs DDP
+        logger=loggers or False,
     )
     if loggers:
         from callbacks.config_logging import log_resolved_config

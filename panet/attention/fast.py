@@ -881,6 +881,7 @@ def plan_fast(
     return plan_blocks(batch, height, width, level_sizes, pad, model, budget, key_tile)
 
 
+@torch.compiler.disable  # ctypes kernels and in-place block buffers: run eagerly (a graph break)
 def _attend(
     query: Tensor,
     keys: Sequence[Tensor],

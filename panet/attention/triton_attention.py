@@ -299,6 +299,7 @@ class _TritonPyramidAttention(torch.autograd.Function):
         return grad_query.flatten(2), flat_keys, flat_values, grad_scale, None
 
 
+@torch.compiler.disable  # launches its own kernels: run eagerly under torch.compile
 def triton_attention(
     query: Tensor,
     keys: Sequence[Tensor],

@@ -4,7 +4,9 @@ Without it, ``python train.py -m pyramid.levels=5,11`` trains job 0 fully and on
 job 1. ``ValidateSweepJobs.on_multirun_start`` expands the sweep the way Hydra's basic sweeper
 does, composes each job's config and runs ``panet.cli.config_checks.check_run_config`` on it;
 any problem stops the multirun (exit status 1) with one line per bad job. Sweepers that choose
-their values while running (e.g. Optuna) cannot be expanded up front and are left alone.
+their values while running (e.g. Optuna) cannot be expanded up front and are left alone. Under
+``hydra/launcher=slurm`` it also refuses a job whose DDP run would not fit the SLURM request
+(``panet.cli.cluster.launcher_problems``), before anything is submitted.
 
 Hydra turns an ``Exception`` raised in a callback into a warning, so a failed check leaves
 through ``SystemExit`` instead.
@@ -23,6 +25,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from panet.cli.cluster import launcher_problems
 from panet.cli.config_checks import ConfigError, check_run_config
 
 #: The top-level keys the checks read (resolving others, e.g. the W&B run id, has side effects).
@@ -105,7 +108,7 @@ class ValidateSweepJobs(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if kwargs.get("config_name") not in (None, TRAIN_CONFIG):
             return
-        problems = sweep_problems(config)
+        problems = launcher_problems(config, job_overrides(config)) + sweep_problems(config)
         if problems:
             print(
                 f"{len(problems)} job(s) of this multirun have invalid configs; no job was "

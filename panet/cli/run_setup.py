@@ -45,8 +45,9 @@ def run_folder(run_name: str | None, overrides: str | None) -> str:
 
 
 def register_resolvers() -> None:
-    """Register ``run_folder``, ``required``, ``mixed_precision``, the W&B run-id resolver and
-    the sweep resolvers (idempotent)."""
+    """Register ``run_folder``, ``required``, ``mixed_precision``, the W&B run-id resolver, the
+    sweep resolvers and the SLURM launcher's (idempotent)."""
+    from panet.cli.cluster import register_cluster_resolvers
     from panet.cli.sweep_resolvers import register_sweep_resolvers  # it names folders with ours
     from panet.cli.trainer_setup import register_resolvers as register_precision
 
@@ -56,6 +57,7 @@ def register_resolvers() -> None:
     register_wandb()
     register_precision()
     register_sweep_resolvers()
+    register_cluster_resolvers()
 
 
 def bootstrap() -> None:
