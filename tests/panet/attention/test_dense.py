@@ -75,3 +75,21 @@ def test_inductor_compiled_dense_equals_eager_on_cpu():
         ref = faithful_attention(query, keys, values, **options)
         out = compiled_attention(query, keys, values, **options)
     assert rel(out, ref) <= 1e-5
+
+
+@pytest.mark.parametrize("impl", ["fast", "auto"])
+def test_bounded_impls_run_eagerly_inside_torch_compile(impl):
+    """``fast`` (ctypes kernels, in-place block buffers) is not traced: under ``torch.compile``
+    it runs eagerly behind a graph break and computes the eager module's function, forward and
+    backward (``auto`` picks it when ``dense`` would not fit the budget)."""
+    torch.manual_seed(0)
+    module = PyramidAttention(8, 2, levels=2, impl=impl, memory_budget_mb=0.2)
+    compiled = torch.compile(module, backend="eager")
+    x = torch.randn(1, 8, 9, 10, requires_grad=True)
+    out = compiled(x)
+    (grad,) = torch.autograd.grad(out.square().sum(), x)
+    x_ref = x.detach().clone().requires_grad_()
+    ref = module(x_ref)
+    (ref_grad,) = torch.autograd.grad(ref.square().sum(), x_ref)
+    assert torch.isfinite(out).all()
+    assert rel(out, ref) <= 1e-6 and rel(grad, ref_grad) <= 1e-5
