@@ -20,12 +20,18 @@ from panet.imaging.io import is_image_file
 Size = tuple[int, int]  # height, width
 
 
+def _probed_size(path: Path) -> tuple[str | None, Size | None]:
+    """``file_problem`` of ``path`` with the image's (height, width) instead of its info."""
+    problem, info = file_problem(path)
+    return problem, None if info is None else (info.height, info.width)
+
+
 def probe_all(paths: Sequence[Path], processes: int) -> list[tuple[str | None, Size | None]]:
-    """``file_problem`` of every path, in several processes when asked."""
+    """(problem, (height, width)) of every path, in several processes when asked."""
     if processes <= 1 or len(paths) < 256:
-        return [file_problem(p) for p in paths]
+        return [_probed_size(p) for p in paths]
     with ProcessPoolExecutor(processes) as pool:
-        return list(pool.map(file_problem, paths, chunksize=256))
+        return list(pool.map(_probed_size, paths, chunksize=256))
 
 
 def size_text(sizes: Sequence[Size]) -> str:
