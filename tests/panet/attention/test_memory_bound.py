@@ -69,7 +69,8 @@ def _peak_rise(case: str, side: int, budget_mb: float, native: bool = True) -> d
     [
         # 128^2 queries x (130^2 + 117^2) padded keys: a 1.9 GiB score map
         ("pyramid", 128, 16, True, 1913),
-        ("pyramid", 128, 16, False, 1913),  # the pure-PyTorch blocks (the accelerators' path)
+        # the pure-PyTorch blocks (the accelerators' path) on 96^2: a 610 MiB score map
+        ("pyramid", 96, 16, False, 610),
         # 80^2 queries x (82^2 + 74^2) keys, forward and backward: 303 MiB, held ~3x by autograd
         ("pyramid_backward", 80, 16, True, 303),
         # CSNLN x2 cross-scale on 128^2 LR features: 128^2 x 66^2 padded keys, 272 MiB
