@@ -5,7 +5,8 @@ implementations, what each supports and plans, ``impl="auto"``), ``budget`` (the
 budget per device), ``faithful`` (the authors' algorithm step by step, the reference), ``fast``
 (the same function through box sums, blocked queries and key tiles, custom backward),
 ``tiling`` (how ``fast`` cuts its work to the budget), ``native`` (the C kernels in
-``kernels/``, compiled on first use), ``triton_attention`` (the fused GPU kernels), ``dense``.
+``kernels/``, compiled on first use), ``workspace`` (scratch buffers kept between calls on the
+CPU; ``release_workspace`` frees them), ``triton_attention`` (the fused GPU kernels), ``dense``.
 """
 
 from panet.attention.pyramid import (

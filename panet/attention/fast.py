@@ -49,7 +49,6 @@ from torch import Tensor
 
 from panet.attention.budget import memory_budget_bytes, over_budget_message
 from panet.attention.faithful import KEY_NORM_EPS, OUTPUT_DIVISOR, check_attention_inputs
-from panet.attention.huge_pages import empty_with_huge_pages
 from panet.attention.native import (
     NATIVE_MAX_PATCH,
     key_panels,
@@ -61,6 +60,7 @@ from panet.attention.native import (
 )
 from panet.attention.precision import float32_products
 from panet.attention.tiling import BlockPlan, BufferModel, KeyTile, plan_blocks
+from panet.attention.workspace import kept_buffer
 from panet.stop import check_stop
 
 #: Largest block buffer (elements) on the CPU, whatever the budget allows: one buffer of the
@@ -211,30 +211,23 @@ def tile_bias(bias: Tensor, tile: KeyTile) -> Tensor:
 
 
 class _Workspace:
-    """Block-sized scratch buffers, allocated on first use and reused by every block and tile:
-    fresh multi-megabyte allocations per block would cost a page fault per 4 KB on first
-    touch."""
+    """Block-sized scratch buffers of one call, reused by every block and tile (and, on the
+    CPU, kept for the next call: ``panet.attention.workspace``)."""
 
     def __init__(self, like: Tensor, geo: BlockGeometry) -> None:
         self.geo, self.like = geo, like
-        self.buffers: dict[int, Tensor] = {}
-        self.columns: Tensor | None = None
-        self.flat: Tensor | None = None
 
     def get(self, index: int, images: int, rows: int, keys: int) -> Tensor:
         """Buffer ``index`` viewed as [images, rows * Wq, keys]."""
-        if index not in self.buffers:
-            halo_rows = self.geo.block_rows + 2 * self.geo.pad
-            size = self.geo.block_images * halo_rows * self.geo.padded_width
-            self.buffers[index] = empty_with_huge_pages(self.like, size * self.geo.max_tile)
+        halo_rows = self.geo.block_rows + 2 * self.geo.pad
+        size = self.geo.block_images * halo_rows * self.geo.padded_width * self.geo.max_tile
         shape = (images, rows * self.geo.padded_width, keys)
-        return self.buffers[index][: images * shape[1] * shape[2]].view(shape)
+        buffer = kept_buffer(self.like, f"block{index}", size)
+        return buffer[: images * shape[1] * shape[2]].view(shape)
 
     def scratch(self, elements: int) -> Tensor:
-        """A flat buffer of at least ``elements``, kept (and grown) across the blocks."""
-        if self.flat is None or self.flat.numel() < elements:
-            self.flat = empty_with_huge_pages(self.like, elements)
-        return self.flat
+        """A flat buffer of at least ``elements`` (the native pass's rings)."""
+        return kept_buffer(self.like, "rings", elements)
 
     def wide_bmm(self, a: Tensor, b: Tensor, out: Tensor) -> Tensor:
         """``out = a @ b`` [n, M, L] for a small inner dimension (c or C) and all the keys:
@@ -242,13 +235,10 @@ class _Workspace:
         n, rows, width = out.shape
         if out.device.type != "cpu" or width <= 2 * WIDE_GEMM_COLUMNS:
             return torch.bmm(a, b, out=out)
-        if self.columns is None:
-            halo_rows = self.geo.block_rows + 2 * self.geo.pad
-            size = self.geo.block_images * halo_rows * self.geo.padded_width * WIDE_GEMM_COLUMNS
-            self.columns = out.new_empty(size)
+        columns = kept_buffer(self.like, "columns", n * rows * WIDE_GEMM_COLUMNS)
         for start in range(0, width, WIDE_GEMM_COLUMNS):
             stop = min(width, start + WIDE_GEMM_COLUMNS)
-            part = self.columns[: n * rows * (stop - start)].view(n, rows, stop - start)
+            part = columns[: n * rows * (stop - start)].view(n, rows, stop - start)
             torch.bmm(a, b[:, :, start:stop], out=part)
             out[:, :, start:stop].copy_(part)
         return out

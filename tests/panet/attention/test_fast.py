@@ -336,3 +336,24 @@ def test_a_stop_request_ends_a_call_between_blocks(native, backward, monkeypatch
     finally:
         stop.clear_stop()
     assert len(blocks) == (5 if backward else 2)  # stopped right after the request (3 forward)
+
+
+def test_scratch_buffers_are_kept_between_calls_and_released_on_request():
+    """The block buffers are reused by the next call (no page faults again) and stay within
+    what the largest plan used; ``release_workspace`` frees them."""
+    from panet.attention import workspace
+
+    workspace.release_workspace()
+    query, keys, values = random_inputs(1, 8, 4, 12, 10, 3)
+    options = dict(patch_size=3, softmax_scale=10.0, hard=False)
+    with torch.no_grad():
+        fast_attention(query, keys, values, **options)
+        kept = workspace.kept_bytes()
+        first = {key: t.data_ptr() for key, t in workspace._kept().items()}
+        fast_attention(query, keys, values, **options)
+    assert kept > 0 and workspace.kept_bytes() == kept
+    assert {key: t.data_ptr() for key, t in workspace._kept().items()} == first
+    plan = plan_fast(query, keys, values, patch_size=3, hard=False)
+    assert kept <= plan.elements * 4 + 4 * 12 * 14 * 512  # the plan, and the GEMM columns
+    workspace.release_workspace()
+    assert workspace.kept_bytes() == 0
