@@ -11,6 +11,7 @@ step, RNG). The folder receives the resolved config, checkpoints, logs and ``met
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from pytorch_lightning.utilities import rank_zero_only
 from callbacks.model_cost import cost_from
 from data.validation import check_datamodule_inputs
 from panet.cli.config_checks import check_run_config
+from panet.cli.extras import require_search_extra
+from panet.cli.multirun_checks import check_single_run_seeds
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_folder import (
     check_checkpoint_architecture,
@@ -95,6 +98,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     plain = plain_config(cfg)
     check_run_config(plain, training=True)
+    if HydraConfig.initialized():
+        check_single_run_seeds(plain.get("seeds"), HydraConfig.get().mode)
     output_dir = Path(cfg.paths.output_dir)
 
     pl.seed_everything(cfg.seed, workers=True)
@@ -146,6 +151,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     metrics["meta"] = {
         "task": cfg.task.name,
         "tags": list(cfg.get("tags") or []),
+        "seed": cfg.seed,
         "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "model": HydraConfig.get().runtime.choices.get("model")
         if HydraConfig.initialized()
@@ -184,4 +190,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    require_search_extra(sys.argv[1:])  # one line naming the extra, not Hydra's search path
     main()
