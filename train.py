@@ -27,7 +27,6 @@ from callbacks.model_cost import cost_from
 from data.validation import check_datamodule_inputs
 from panet.cli.config_checks import check_run_config
 from panet.cli.extras import require_search_extra
-from panet.cli.multirun_checks import check_single_run_seeds
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_folder import (
     check_checkpoint_architecture,
@@ -36,6 +35,7 @@ from panet.cli.run_folder import (
     remove_stale_temporaries,
 )
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
+from panet.cli.seed_sweep import check_single_run_seeds
 from panet.cli.trainer_setup import build_trainer
 from panet.inference.devices import tf32_enabled
 from panet.training.signals import exit_nonzero_on_sigterm

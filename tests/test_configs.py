@@ -228,12 +228,14 @@ def test_cpu_ablations_run_every_row_under_three_seeds(experiment: str, tmp_path
     from hydra.types import RunMode
 
     from panet.cli.multirun_checks import job_overrides
+    from panet.cli.seed_sweep import add_seed_sweep
 
     key, values, baseline = CPU_ABLATIONS[experiment]
     cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
     # one command: a multirun of every row x 3 seeds, seed by seed, with its baseline
     assert cfg.hydra.mode == RunMode.MULTIRUN and cfg.run_name == experiment
     assert cfg.seeds == 3 and cfg.baseline == baseline
+    assert add_seed_sweep(cfg) == [1, 2, 3]  # what the SeedSweep callback does first
     jobs = job_overrides(cfg)
     expected = [[f"seed={s}", f"{key}={v}"] for s in (1, 2, 3) for v in values]
     assert [[o for o in job if o.startswith(("seed=", key + "="))] for job in jobs] == expected

@@ -14,7 +14,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict, read_write
 
 from panet.cli.config_checks import ConfigError
-from panet.cli.multirun_checks import check_single_run_seeds, job_overrides, sweep_problems
+from panet.cli.multirun_checks import job_overrides, sweep_problems
+from panet.cli.seed_sweep import add_seed_sweep, check_single_run_seeds
 from tests.run_helpers import CONFIG_DIR, TINY, run_script
 
 
@@ -52,6 +53,7 @@ def multirun_config(tmp_path: Path, *overrides: str) -> Iterator[DictConfig]:
         )
         with read_write(cfg.hydra), open_dict(cfg.hydra):
             cfg.hydra.overrides.task = list(overrides)
+        add_seed_sweep(cfg)  # as the SeedSweep callback does before the checks
         yield cfg
 
 
@@ -79,20 +81,21 @@ def test_seeds_shortcut_expands_seed_first(tmp_path: Path) -> None:
     assert problems_of(tmp_path, "seeds=3", "pyramid.levels=1,2") == []
     jobs = jobs_of(tmp_path, "seeds=[0,7]", "model=resnet,panet_s")
     assert swept(jobs, "seed") == [["seed=0"], ["seed=0"], ["seed=7"], ["seed=7"]]
-    # without seeds every job keeps the run's seed; seed=... on the command line is the sweep
-    assert swept(jobs_of(tmp_path, "pyramid.levels=1,2"), "seed") == [["seed=0"], ["seed=0"]]
+    # without seeds nothing is added; seed=... on the command line is the sweep
+    assert swept(jobs_of(tmp_path, "pyramid.levels=1,2"), "seed") == [[], []]
     jobs = jobs_of(tmp_path, "seed=4,5", "pyramid.levels=1,2")
     assert swept(jobs, "seed") == [["seed=4"], ["seed=4"], ["seed=5"], ["seed=5"]]
 
 
 def test_bad_or_contradicting_seeds_stop_the_multirun(tmp_path: Path) -> None:
-    assert problems_of(tmp_path, "seeds=0", "pyramid.levels=1,2") == [
-        "seeds must be a positive number of seeds or a list; got 0"
-    ]
-    (problem,) = problems_of(tmp_path, "seeds=[1,1]")
-    assert problem == "seeds lists a seed twice: [1, 1]"
-    (problem,) = problems_of(tmp_path, "seeds=2", "seed=1,2")
-    assert problem == "seeds=2 and seed=1,2 both choose the seeds; keep one (seeds=3 is seed=1,2,3)"
+    for overrides, message in (
+        (("seeds=0", "pyramid.levels=1,2"), "seeds must be a positive number of seeds or a list"),
+        (("seeds=[1,1]",), r"seeds lists a seed twice: \[1, 1\]"),
+        (("seeds=2", "seed=1,2"), r"seeds=\[1,2\] and seed=1,2 both choose the seeds; keep one"),
+        (("seeds=2", "hparams_search=quickstart_optuna"), "an Optuna search.*drop seeds="),
+    ):
+        with pytest.raises(ConfigError, match=message), multirun_config(tmp_path, *overrides):
+            pass
 
 
 def test_an_experiments_sweep_params_are_checked_too(tmp_path: Path) -> None:

@@ -20,8 +20,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from panet.cli.config_checks import ConfigError, check_run_config
@@ -44,8 +43,8 @@ TRAIN_CONFIG = "train"
 
 
 def sweeper_params(config: DictConfig) -> list[str]:
-    """The basic sweeper's ``params`` as overrides (``seed=1,2,3`` from ``seeds=3``, an
-    experiment's swept keys), resolved like the sweeper resolves them."""
+    """The basic sweeper's ``params`` as overrides (an experiment's swept keys, ``seed=1,2,3``
+    from ``seeds=3``: ``panet.cli.seed_sweep``), resolved like the sweeper resolves them."""
     params = config.hydra.sweeper.get("params")
     if not params:
         return []
@@ -65,21 +64,6 @@ def job_overrides(config: DictConfig) -> list[list[str]] | None:
     parser = OverridesParser.create()
     parsed = parser.parse_overrides([*sweeper_params(config), *(str(o) for o in task)])
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-
-
-def seeds_problem(config: DictConfig) -> str | None:
-    """``seeds=`` and a ``seed=`` on the command line contradict each other (the command line
-    would win in silence)."""
-    seeds = config.get("seeds")
-    if seeds is None:
-        return None
-    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False) or []
-    given = [str(o) for o in task if str(o).split("=", 1)[0].lstrip("+~") == "seed"]
-    if not given:
-        return None
-    if isinstance(seeds, ListConfig):
-        seeds = OmegaConf.to_container(seeds)
-    return f"seeds={seeds} and {given[0]} both choose the seeds; keep one (seeds=3 is seed=1,2,3)"
 
 
 def checkable(cfg: DictConfig) -> dict[str, Any]:
@@ -118,22 +102,9 @@ def problem_text(error: BaseException) -> str:
     return str(cause if cause is not None else error).splitlines()[0]
 
 
-def check_single_run_seeds(seeds: object, mode: object) -> None:
-    """``seeds=`` only means something to a multirun: refuse it in a single run (which would
-    train one seed and ignore the others)."""
-    if seeds is not None and mode == RunMode.RUN:
-        raise ConfigError(
-            f"seeds={seeds} runs every configuration under several seeds, which takes a "
-            "multirun: add -m to the command (or give one seed=N)"
-        )
-
-
 def sweep_problems(config: DictConfig) -> list[str]:
-    """One line per job of the sweep whose config fails its checks (or one line for a bad
-    ``seeds=``)."""
-    problem = seeds_problem(config)
-    if problem:
-        return [problem]
+    """One line per job of the sweep whose config fails its checks (one line when the
+    sweeper's params do not resolve)."""
     try:
         jobs = job_overrides(config)
     except (ConfigError, OmegaConfBaseException) as error:
@@ -169,10 +140,8 @@ class ValidateSweepJobs(Callback):
 __all__ = [
     "CHECKED_KEYS",
     "ValidateSweepJobs",
-    "check_single_run_seeds",
     "job_overrides",
     "job_problem",
-    "seeds_problem",
     "sweep_problems",
     "sweeper_params",
 ]

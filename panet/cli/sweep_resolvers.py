@@ -12,12 +12,6 @@
   folder, named by its searched parameters only (``pyramid.levels=4,search.positions=mid``).
 - ``${positions_list:${search.positions}}``: ``pre+mid`` as ``[pre, mid]`` (an Optuna choice
   must be one plain value; ``pyramid.positions`` is a list).
-- ``${seed_sweep:${seeds},${seed}}``: the ``seed`` entry of the basic sweeper's ``params``
-  (``configs/hydra/sweeper/seeded.yaml``): ``1,2,3`` for ``seeds=3``, ``0,7`` for
-  ``seeds=[0,7]``, the run's own seed when ``seeds`` is null. Sweeper params come before the
-  command line's overrides, so the seed is the outermost loop of a multirun: every
-  configuration runs once before any runs twice, and adding seeds later keeps the job numbers
-  (and so the folders) of the seeds already run.
 """
 
 from __future__ import annotations
@@ -27,9 +21,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from panet.cli.config_checks import ConfigError
 from panet.cli.run_setup import run_folder
-from panet.report.seeds import seed_list
 
 #: The study file inside a sweep folder.
 OPTUNA_DB = "optuna.db"
@@ -90,22 +82,6 @@ def positions_list(word: str) -> list[str]:
     return [part.strip() for part in str(word).split("+") if part.strip()]
 
 
-def seed_values(seeds: object) -> list[int]:
-    """``panet.report.seeds.seed_list`` with its complaint as a ``ConfigError``."""
-    try:
-        return seed_list(seeds)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-
-
-def seed_sweep(seeds: object, seed: object) -> str:
-    """The basic sweeper's ``seed`` parameter: the seeds of ``seeds`` joined by commas, else
-    ``seed`` (one value: every job keeps the run's seed)."""
-    if seeds is None:
-        return str(seed)
-    return ",".join(str(s) for s in seed_values(seeds))
-
-
 def register_sweep_resolvers() -> None:
     """Register the resolvers (idempotent)."""
     for name, function in (
@@ -115,7 +91,6 @@ def register_sweep_resolvers() -> None:
         ("sweep_group", sweep_group),
         ("optuna_direction", optuna_direction),
         ("optuna_storage", optuna_storage),
-        ("seed_sweep", seed_sweep),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)
@@ -129,8 +104,6 @@ __all__ = [
     "positions_list",
     "register_sweep_resolvers",
     "run_tags",
-    "seed_sweep",
-    "seed_values",
     "sweep_group",
     "trial_folder",
 ]

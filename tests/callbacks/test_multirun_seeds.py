@@ -17,7 +17,7 @@ T975 = {1: 12.7062, 2: 4.3027}
 
 
 def levels_sweep(sweep: Path, failed: tuple[int, int] | None = (2, 3)) -> None:
-    """levels 1 and 2 under seeds 1..3, seed-major like the seeded sweeper; levels=2 adds
+    """levels 1 and 2 under seeds 1..3, seed-major as seeds= orders them; levels=2 adds
     0.3 dB +- 0.01 to a seed effect of 0.5 dB; job (levels, seed) = ``failed`` has no
     metrics."""
     number = 0
