@@ -28,10 +28,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 
 from panet.cli.config_checks import ConfigError
-from panet.report.seeds import seed_list
-
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-SEED_KEY = "seed"
+from panet.cli.multirun_checks import BASIC_SWEEPER
+from panet.report.seeds import SEED_KEY, seed_list
 
 
 def seed_values(seeds: object) -> list[int]:
