@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from data.validation import check_datamodule_inputs
 from panet.attention.budget import set_memory_budget_mb
 from panet.checkpoints.training import read_training_checkpoint
 from panet.cli.config_checks import check_run_config
+from panet.cli.extras import require_search_extra
 from panet.cli.results import print_results_table, results_by_set
 from panet.cli.run_folder import (
     check_checkpoint_architecture,
@@ -38,6 +40,7 @@ from panet.cli.run_folder import (
 )
 from panet.cli.run_lock import hold_run_folder
 from panet.cli.run_setup import bootstrap, finish_run, plain_config, register_resolvers, start_run
+from panet.cli.seed_sweep import check_single_run_seeds
 from panet.cli.trainer_setup import build_trainer
 from panet.inference.devices import tf32_enabled
 from panet.training.signals import StopTogetherOnSigterm, exit_nonzero_on_sigterm
@@ -102,6 +105,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     plain = plain_config(cfg)
     check_run_config(plain, training=True)
     set_memory_budget_mb(plain["pyramid"].get("memory_budget_mb"))
+    if HydraConfig.initialized():
+        check_single_run_seeds(plain.get("seeds"), HydraConfig.get().mode)
     output_dir = Path(cfg.paths.output_dir)
     # One process per run folder (DDP's other ranks run this same command by design).
     held = hold_run_folder(output_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext()
@@ -172,6 +177,7 @@ def fit_and_test(cfg: DictConfig, plain: dict[str, Any], output_dir: Path) -> di
     metrics["meta"] = {
         "task": cfg.task.name,
         "tags": list(cfg.get("tags") or []),
+        "seed": cfg.seed,
         "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "model": HydraConfig.get().runtime.choices.get("model")
         if HydraConfig.initialized()
@@ -210,4 +216,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    require_search_extra(sys.argv[1:])  # one line naming the extra, not Hydra's search path
     main()

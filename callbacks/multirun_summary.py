@@ -9,6 +9,11 @@ per metric. Jobs without ``metrics.json`` (failed, killed, still running) get em
 cells and the status ``no metrics``. The scan works for every launcher (basic, joblib,
 submitit local/SLURM) because it only reads files the jobs wrote.
 
+When jobs differ only by ``seed`` (``seed=1,2,3`` or ``seeds=3``), ``summary.md`` adds the seed
+section of ``callbacks/multirun_seeds.py`` (mean ± 95 % CI and n per configuration, the seeds
+missing, and with ``baseline=`` the paired differences and verdicts), also written as
+``summary_seeds.csv`` and ``summary_paired.csv``; at the end of the multirun it is printed.
+
 Enable it in the primary config's Hydra section (``configs/hydra/callbacks/summary.yaml``)::
 
     hydra:
@@ -31,8 +36,9 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from callbacks.multirun_seeds import SeedSection, configured_seed_list, seed_section
 from panet.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,8 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 SUMMARY_MD = "summary.md"
 SUMMARY_CSV = "summary.csv"
+SEEDS_CSV = "summary_seeds.csv"
+PAIRED_CSV = "summary_paired.csv"
 
 
 @dataclass
@@ -137,8 +145,14 @@ def _format(value: int | float | None) -> str:
     return str(value) if isinstance(value, int) else f"{value:.4f}"
 
 
-def write_summary(sweep_dir: Path, jobs: list[JobRecord], swept: list[str]) -> tuple[Path, Path]:
-    """Write ``summary.md`` and ``summary.csv`` into ``sweep_dir``; returns their paths."""
+def write_summary(
+    sweep_dir: Path,
+    jobs: list[JobRecord],
+    swept: list[str],
+    seeds: SeedSection | None = None,
+) -> tuple[Path, Path]:
+    """Write ``summary.md`` and ``summary.csv`` into ``sweep_dir`` (and the seed section's
+    CSV files when it has them); returns the paths of the first two."""
     override_cols, metric_cols = table_columns(jobs, swept)
     header = ["job", *override_cols, *metric_cols, "status"]
     rows = []
@@ -159,6 +173,7 @@ def write_summary(sweep_dir: Path, jobs: list[JobRecord], swept: list[str]) -> t
         "|" + "|".join("---" for _ in header) + "|",
         *("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows),
         "",
+        *(seeds.markdown if seeds else []),
     ]
     # Jobs of a parallel sweep may rewrite the summary at once: never show a torn file.
     write_text_atomic(md_path, "\n".join(lines))
@@ -175,16 +190,31 @@ def write_summary(sweep_dir: Path, jobs: list[JobRecord], swept: list[str]) -> t
             ]
         )
     write_text_atomic(csv_path, buffer.getvalue())
+    if seeds is not None:
+        for name, text in ((SEEDS_CSV, seeds.seeds_csv), (PAIRED_CSV, seeds.paired_csv)):
+            if text:
+                write_text_atomic(sweep_dir / name, text)
     return md_path, csv_path
 
 
-def summarize(sweep_dir: Path, task_overrides: list[str], output_subdir: str) -> Path:
-    """Collect the jobs of ``sweep_dir`` and write the summary files; returns the markdown path.
-    ``task_overrides`` are the multirun's command-line overrides (to find the swept keys)."""
+def summarize(
+    sweep_dir: Path,
+    task_overrides: list[str],
+    output_subdir: str,
+    baseline: str | None = None,
+    seeds: object = None,
+) -> SeedSection:
+    """Collect the jobs of ``sweep_dir`` and write the summary files; returns the seed section
+    (empty when no configuration ran under several seeds). ``task_overrides`` are the
+    multirun's command-line overrides (to find the swept keys); ``baseline`` and ``seeds`` the
+    multirun's ``baseline=`` and ``seeds=``."""
     jobs = collect_jobs(sweep_dir, output_subdir)
-    md_path, _ = write_summary(sweep_dir, jobs, sweep_keys(task_overrides))
+    swept = sweep_keys(task_overrides)
+    override_cols, _ = table_columns(jobs, swept)
+    section = seed_section(jobs, override_cols, baseline, configured_seed_list(seeds))
+    md_path, _ = write_summary(sweep_dir, jobs, swept, section)
     log.info(f"multirun summary of {len(jobs)} job(s) written to {md_path}")
-    return md_path
+    return section
 
 
 class MultirunSummary(Callback):
@@ -209,7 +239,7 @@ class MultirunSummary(Callback):
         # resolve to a later time than the sweep folder's
         subdir_depth = len(Path(str(config.hydra.sweep.subdir)).parts)
         sweep_dir = Path(config.hydra.runtime.output_dir).parents[subdir_depth - 1]
-        summarize(sweep_dir, [], _output_subdir(config))
+        summarize(sweep_dir, [], _output_subdir(config), *_seed_options(config))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = self._sweep_dir or Path(str(config.hydra.sweep.dir))
@@ -217,8 +247,24 @@ class MultirunSummary(Callback):
             log.warning(f"multirun summary: sweep folder {sweep_dir} does not exist; skipped")
             return
         task_overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
-        summarize(sweep_dir, [str(o) for o in task_overrides or []], _output_subdir(config))
+        section = summarize(
+            sweep_dir,
+            [str(o) for o in task_overrides or []],
+            _output_subdir(config),
+            *_seed_options(config),
+        )
+        if section.markdown:  # the ablation's answer, where the user looks: the console
+            print("\n".join(section.markdown))
 
 
 def _output_subdir(config: DictConfig) -> str:
     return str(config.hydra.output_subdir or ".hydra")
+
+
+def _seed_options(config: DictConfig) -> tuple[str | None, object]:
+    """(``baseline``, ``seeds``) of a train.py config (None for other apps)."""
+    baseline = config.get("baseline")
+    seeds = config.get("seeds")
+    if isinstance(seeds, ListConfig):
+        seeds = OmegaConf.to_container(seeds)
+    return (None if baseline is None else str(baseline)), seeds

@@ -69,6 +69,11 @@ class RestorationDataModule(pl.LightningDataModule):
         seed: base seed of the training samples.
         colour: "rgb" or "y" (Y channel rounded to uint8, the CAR protocol).
         embedded_crop: crop side (GT pixels) of the "embedded" validation/test set.
+        benchmark_crop: None to score benchmark sets on whole images (the papers' protocol);
+            else each benchmark image gives the same fixed crops as "embedded" (up to 2 x 2 of
+            this side, named "{stem}_r{row}c{col}"): a quick, held-out check on real
+            benchmark content where whole-image attention would take minutes per image on a
+            CPU. Clean sets only (paired sets keep their whole pairs).
         cache_train_images: decode a training folder once into a uint8 memory map under
             `cache_dir` (`data.cache.MappedImages`), shared by all workers and processes,
             instead of decoding a file for every sample; the embedded photographs are always
@@ -96,6 +101,7 @@ class RestorationDataModule(pl.LightningDataModule):
         seed: int = 0,
         colour: Colour = "rgb",
         embedded_crop: int = 128,
+        benchmark_crop: int | None = None,
         cache_train_images: bool = False,
         cache_dir: str | None = None,
         paired_sets: bool = False,
@@ -106,6 +112,20 @@ class RestorationDataModule(pl.LightningDataModule):
             raise ValueError(
                 "batch_size, patch_size and embedded_crop must be positive; got "
                 f"{batch_size}, {patch_size}, {embedded_crop}"
+            )
+        if benchmark_crop is not None and (
+            isinstance(benchmark_crop, bool)
+            or not isinstance(benchmark_crop, int)
+            or benchmark_crop < 1
+        ):
+            raise ValueError(
+                f"benchmark_crop must be a positive crop side or null (whole images); got "
+                f"{benchmark_crop!r}"
+            )
+        if benchmark_crop is not None and paired_sets:
+            raise ValueError(
+                "benchmark_crop crops clean benchmark images; paired sets (paired_sets=true) "
+                "are scored on their whole pairs: set benchmark_crop=null"
             )
         resolve_num_workers(num_workers)  # fails early on a bad value
         if cache_train_images and cache_dir is None and train_source != EMBEDDED_NAME:
@@ -142,6 +162,7 @@ class RestorationDataModule(pl.LightningDataModule):
         self.seed = seed
         self.colour = colour
         self.embedded_crop = embedded_crop
+        self.benchmark_crop = benchmark_crop
         self.cache_train_images = cache_train_images
         self.cache_dir = cache_dir
         self.paired_sets = paired_sets
@@ -239,7 +260,17 @@ class RestorationDataModule(pl.LightningDataModule):
         return self._embedded[part]
 
     def _eval_set(self, name: str) -> EvalImages:
+<<<<<<< HEAD
         source, crop_size = self.eval_source(name)
+=======
+        if name == EMBEDDED_NAME:
+            source, crop_size = self._embedded_images("held_out"), self.embedded_crop
+        else:
+            assert self.benchmark_root is not None  # checked in __init__
+            root = os.fspath(self.benchmark_root)
+            source = paired_set(name, root) if self.paired_sets else benchmark_set(name, root)
+            crop_size = None if self.paired_sets else self.benchmark_crop
+>>>>>>> issue-23a
         return EvalImages(
             source, degradation=self.degradation, colour=self.colour, crop_size=crop_size
         )

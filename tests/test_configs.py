@@ -162,7 +162,10 @@ def test_other_groups_compose_and_instantiate(group: str, tmp_path: Path) -> Non
         check_run_config(plain, training=True)
 
 
-PANET_EXPERIMENTS = [e for e in group_files("experiment") if not e.startswith("mprnet")]
+#: The paper configurations (the CPU-sized ablations are tested below).
+PANET_EXPERIMENTS = [
+    e for e in group_files("experiment") if not e.startswith(("mprnet", "ablation_cpu"))
+]
 
 
 @pytest.mark.parametrize("experiment", PANET_EXPERIMENTS)
@@ -201,6 +204,59 @@ def test_experiments_carry_the_paper_hyperparameters(experiment: str, tmp_path: 
     # Tiny sizes so that the whole composed stack instantiates in milliseconds.
     net = instantiate(cfg.model, n_feats=8, n_resblocks=2)
     instantiate(cfg.module, net=net)
+
+
+#: The CPU ablations: swept key, its values (the paper's table rows) and the baseline.
+CPU_ABLATIONS = {
+    "ablation_cpu_attention": ("model", ["resnet", "nonlocal", "panet"], "model=resnet"),
+    "ablation_cpu_levels": ("pyramid.levels", ["1", "2", "3", "4", "5"], "pyramid.levels=1"),
+    "ablation_cpu_positions": (
+        "pyramid.positions",
+        ["[pre]", "[mid]", "[post]", "[pre,mid,post]"],
+        "pyramid.positions=[mid]",
+    ),
+}
+
+
+def test_cpu_ablation_presets_are_all_listed() -> None:
+    presets = [e for e in group_files("experiment") if e.startswith("ablation_cpu")]
+    assert sorted(presets) == sorted([*CPU_ABLATIONS, "ablation_cpu_base"])
+
+
+@pytest.mark.parametrize("experiment", sorted(CPU_ABLATIONS))
+def test_cpu_ablations_run_every_row_under_three_seeds(experiment: str, tmp_path: Path) -> None:
+    from hydra.types import RunMode
+
+    from panet.cli.multirun_checks import job_overrides
+    from panet.cli.seed_sweep import add_seed_sweep
+
+    key, values, baseline = CPU_ABLATIONS[experiment]
+    cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
+    # one command: a multirun of every row x 3 seeds, seed by seed, with its baseline
+    assert cfg.hydra.mode == RunMode.MULTIRUN and cfg.run_name == experiment
+    assert cfg.seeds == 3 and cfg.baseline == baseline
+    assert add_seed_sweep(cfg) == [1, 2, 3]  # what the SeedSweep callback does first
+    jobs = job_overrides(cfg)
+    expected = [[f"seed={s}", f"{key}={v}"] for s in (1, 2, 3) for v in values]
+    assert [[o for o in job if o.startswith(("seed=", key + "="))] for job in jobs] == expected
+    # the ablation base of Tables 6-9 at CPU size
+    assert cfg.task.name == "denoise" and cfg.degradation.sigma == 30
+    assert (cfg.model.n_resblocks, cfg.model.n_feats) == (16, 32)
+    assert cfg.trainer.accelerator == "cpu" and cfg.data.train_source == "embedded"
+    assert list(cfg.data.val_sets) == ["embedded", "Set5"] == list(cfg.data.test_sets)
+    assert cfg.data.benchmark_crop == 64 and cfg.monitor == "val/embedded/psnr"
+    milestones = list(cfg.scheduler.milestones)
+    assert milestones == sorted(milestones) and milestones[-1] < cfg.trainer.max_steps
+    assert cfg.trainer.max_steps % (cfg.data.samples_per_epoch // cfg.data.batch_size) == 0
+    for value in values:  # every row composes, passes the checks and builds
+        row = compose_config("train", [f"experiment={experiment}", f"{key}={value}"], tmp_path)
+        check_run_config(plain_config(row), training=True)
+        net = instantiate(row.model, n_feats=8, n_resblocks=2)
+        positions = list(net.arch_args["positions"])
+        if key == "pyramid.positions":
+            assert positions == value.strip("[]").split(",")
+        else:
+            assert positions == ([] if value == "resnet" else ["mid"])
 
 
 #: MPRNet experiments: (task, variant, loss, patch, steps per epoch, epochs, validation every).

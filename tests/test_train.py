@@ -70,6 +70,7 @@ def test_script_trains_checkpoints_and_writes_metrics(tmp_path: Path) -> None:
         for key in ("psnr", "ssim", "psnr_input", "ssim_input", "n_images"):
             assert isinstance(metrics[f"{stage}/embedded/{key}"], float)
     assert metrics["step"] == 8 and metrics["meta"]["monitor"] == "val/embedded/psnr"
+    assert metrics["meta"]["seed"] == 0  # the report pairs runs by seed
     assert (run / "config_resolved.yaml").is_file()
     assert "test results" in result.stdout
     for name in ("best.ckpt", "last.ckpt"):

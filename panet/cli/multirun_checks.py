@@ -45,13 +45,27 @@ BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 TRAIN_CONFIG = "train"
 
 
+def sweeper_params(config: DictConfig) -> list[str]:
+    """The basic sweeper's ``params`` as overrides (an experiment's swept keys, ``seed=1,2,3``
+    from ``seeds=3``: ``panet.cli.seed_sweep``), resolved like the sweeper resolves them."""
+    params = config.hydra.sweeper.get("params")
+    if not params:
+        return []
+    resolved = OmegaConf.to_container(params, resolve=True)
+    assert isinstance(resolved, dict)
+    return [f"{key}={value}" for key, value in resolved.items()]
+
+
 def job_overrides(config: DictConfig) -> list[list[str]] | None:
-    """Each job's overrides, in job order, or None when the sweeper is not Hydra's basic one."""
+    """Each job's overrides, in job order, or None when the sweeper is not Hydra's basic one.
+    As in ``BasicSweeper.sweep``: the sweeper's params first, then the command line (which
+    replaces a param of the same key in place)."""
     if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
         return None
     task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
     assert isinstance(task, list)
-    parsed = OverridesParser.create().parse_overrides([str(o) for o in task])
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides([*sweeper_params(config), *(str(o) for o in task)])
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
@@ -77,19 +91,27 @@ def job_problem(config: DictConfig, overrides: Sequence[str]) -> str | None:
     try:
         cfg = loader.load_sweep_config(config, list(overrides))
         check_run_config(checkable(cfg), training=True)
-    except ConfigError as error:
-        return str(error)
-    except OmegaConfBaseException as error:
-        cause: BaseException | None = error
-        while cause is not None and not isinstance(cause, ConfigError):
-            cause = cause.__cause__ or cause.__context__
-        return str(cause if cause is not None else error).splitlines()[0]
+    except (ConfigError, OmegaConfBaseException) as error:
+        return problem_text(error)
     return None
 
 
+def problem_text(error: BaseException) -> str:
+    """The first line of the ``ConfigError`` in an (OmegaConf) error's chain, else of the
+    error itself."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, ConfigError):
+        cause = cause.__cause__ or cause.__context__
+    return str(cause if cause is not None else error).splitlines()[0]
+
+
 def sweep_problems(config: DictConfig) -> list[str]:
-    """One line per job of the sweep whose config fails its checks."""
-    jobs = job_overrides(config)
+    """One line per job of the sweep whose config fails its checks (one line when the
+    sweeper's params do not resolve)."""
+    try:
+        jobs = job_overrides(config)
+    except (ConfigError, OmegaConfBaseException) as error:
+        return [problem_text(error)]
     if jobs is None:
         return []
     common = set.intersection(*(set(job) for job in jobs)) if jobs else set()
@@ -118,4 +140,11 @@ class ValidateSweepJobs(Callback):
             raise SystemExit(1)
 
 
-__all__ = ["CHECKED_KEYS", "ValidateSweepJobs", "job_overrides", "job_problem", "sweep_problems"]
+__all__ = [
+    "CHECKED_KEYS",
+    "ValidateSweepJobs",
+    "job_overrides",
+    "job_problem",
+    "sweep_problems",
+    "sweeper_params",
+]

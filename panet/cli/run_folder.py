@@ -57,6 +57,8 @@ MAY_CHANGE_ON_RESUME: tuple[str, ...] = (
     "test",
     "print_config",
     "run_name",
+    "seeds",
+    "baseline",
 )
 
 

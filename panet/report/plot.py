@@ -1,6 +1,7 @@
 """PSNR against a swept numeric knob (e.g. ``pyramid.levels``, the shape of the paper's
-Table 8): one line per test column of our runs, the published series of the table whose rows
-vary that knob, and the published baseline as a dashed line."""
+Table 8): one line per test column of our runs (the mean over the runs at each value, i.e. the
+seeds, with the 95 % Student t interval as error bars), the published series of the table whose
+rows vary that knob, and the published baseline as a dashed line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from panet.report.published import PublishedRow
 from panet.report.render import column_title
 from panet.report.runs import RunResult
+from panet.report.seeds import is_configuration_key
+from panet.report.stats import mean_interval
 
 #: Config prefixes stripped to find a knob among the architecture facts (pyramid.levels ->
 #: levels, model.n_resblocks -> n_resblocks).
@@ -37,11 +40,12 @@ def knob_value(run: RunResult, knob: str) -> float | None:
 
 
 def swept_knobs(runs: Sequence[RunResult]) -> list[str]:
-    """Overrides with at least two different numeric values among the runs of one task."""
+    """Overrides with at least two different numeric values among the runs of one task (the
+    seed is a replicate, not a knob)."""
     knobs = []
     for task in dict.fromkeys(run.task for run in runs):
         group = [run for run in runs if run.task == task]
-        keys = dict.fromkeys(k for run in group for k in run.overrides)
+        keys = dict.fromkeys(k for run in group for k in run.overrides if is_configuration_key(k))
         for key in keys:
             values = {as_number(run.overrides.get(key)) for run in group} - {None}
             if len(values) >= 2 and key not in knobs:
@@ -101,6 +105,21 @@ def shares_column(series: dict[str, list[tuple[float, float]]], paper_label: str
     return any(paper_label.endswith(f"({label.removeprefix('ours: ')})") for label in series)
 
 
+def aggregate_points(
+    points: Sequence[tuple[float, float]],
+) -> list[tuple[float, float, float | None, int]]:
+    """``(x, mean y, half-width of its 95 % interval or None, n)`` per distinct x, sorted: the
+    runs at one knob value are seeds of one configuration."""
+    by_x: dict[float, list[float]] = {}
+    for x, y in points:
+        by_x.setdefault(x, []).append(y)
+    aggregated = []
+    for x in sorted(by_x):
+        estimate = mean_interval(by_x[x])
+        aggregated.append((x, estimate.mean, estimate.half_width, estimate.n))
+    return aggregated
+
+
 def plot_knob(
     runs: Sequence[RunResult], published: Sequence[PublishedRow], knob: str, path: Path
 ) -> Path:
@@ -125,8 +144,12 @@ def plot_knob(
         )
     figure, axis = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     for label, points in series.items():
-        xs, ys = zip(*sorted(points), strict=True)
-        axis.plot(xs, ys, marker="o", label=label)
+        xs, ys, spreads, _ = zip(*aggregate_points(points), strict=True)
+        if any(s is not None for s in spreads):
+            errors = [0.0 if s is None else s for s in spreads]
+            axis.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, label=f"{label} (95 % CI)")
+        else:
+            axis.plot(xs, ys, marker="o", label=label)
     label, points, baseline = published_series(published, knob)
     # the paper's column among ours: one axis; else its own axis on the right, so neither
     # series is flattened by the other's range
@@ -159,4 +182,11 @@ def plot_knob(
     return path
 
 
-__all__ = ["knob_value", "plot_knob", "published_series", "swept_knobs", "swept_runs"]
+__all__ = [
+    "aggregate_points",
+    "knob_value",
+    "plot_knob",
+    "published_series",
+    "swept_knobs",
+    "swept_runs",
+]

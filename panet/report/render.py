@@ -1,5 +1,6 @@
-"""A report table as Markdown (cells ``PSNR`` or ``PSNR / SSIM``, differences signed) and as a
-wide CSV (one PSNR and one SSIM column per table column; plain numbers)."""
+"""A report table as Markdown (cells ``PSNR`` or ``PSNR / SSIM``, differences signed; a mean
+over seeds as ``31.10 ± 0.05`` with an ``n`` column) and as a wide CSV (one PSNR and one SSIM
+column per table column, their ``±`` half-widths where there are seeds; plain numbers)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import csv
 import io
 from collections.abc import Sequence
 
-from panet.report.tables import DIFF, Column, Row, Table
+from panet.report.seeds import seeds_text
+from panet.report.tables import DIFF, OURS, Column, Row, Table
 
 _SETTING_MARKS = {"sigma": "σ", "quality": "q", "scale": "×"}
 _DIGITS = {"psnr": 2, "ssim": 4}
@@ -29,12 +31,36 @@ def number(value: float | None, metric: str, signed: bool) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
+def half_width(row: Row, column: Column, metric: str) -> float | None:
+    estimate = row.intervals.get(column, {}).get(metric)
+    return None if estimate is None else estimate.half_width
+
+
 def cell_text(row: Row, column: Column, metrics: Sequence[str]) -> str:
     values = row.cells.get(column, {})
-    parts = [number(values.get(m), m, row.kind == DIFF) for m in metrics]
+    parts = []
+    for metric in metrics:
+        text = number(values.get(metric), metric, row.kind == DIFF)
+        spread = half_width(row, column, metric)
+        if text and spread is not None:
+            text += f" ± {number(spread, metric, False)}"
+        parts.append(text)
     if not any(parts):
         return "–"
     return " / ".join(p or "–" for p in parts)
+
+
+def has_seeds(table: Table) -> bool:
+    """Whether a row of ours aggregates several seeds or misses some."""
+    return any(row.n > 1 or row.missing for row in table.rows if row.kind == OURS)
+
+
+def n_text(row: Row) -> str:
+    """``3``, ``2 (missing: 3)``; ``–`` for the paper's and the difference rows."""
+    if row.kind != OURS:
+        return "–"
+    missing = f" (missing: {seeds_text(row.missing)})" if row.missing else ""
+    return f"{row.n}{missing}"
 
 
 def params_text(row: Row) -> str:
@@ -47,13 +73,15 @@ def params_text(row: Row) -> str:
 def to_markdown(table: Table) -> str:
     """``### {table}: {title}``, the source line, then the table."""
     spec = table.spec
-    header = ["method", *(["params (K)"] if table.has_params else [])]
+    seeds = has_seeds(table)
+    header = ["method", *(["params (K)"] if table.has_params else []), *(["n"] if seeds else [])]
     header += [column_title(c) for c in table.columns]
     lines = [
         f"### {spec.table}: {spec.title}",
         "",
         f"Published numbers: {spec.source}. Cells: {' / '.join(m.upper() for m in spec.metrics)}"
-        "; Δ rows: ours minus the paper's row of the same configuration.",
+        "; Δ rows: ours minus the paper's row of the same configuration."
+        + (" Ours over n seeds: mean ± 95 % CI (Student t)." if seeds else ""),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join([":--"] + ["--:"] * (len(header) - 1)) + "|",
@@ -63,6 +91,7 @@ def to_markdown(table: Table) -> str:
         if row.note:
             label += f" ({row.note})"
         cells = [label.replace("|", "\\|"), *([params_text(row)] if table.has_params else [])]
+        cells += [n_text(row)] if seeds else []
         cells += [cell_text(row, c, spec.metrics) for c in table.columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -70,24 +99,35 @@ def to_markdown(table: Table) -> str:
 
 def to_csv(table: Table) -> str:
     """One line per row: method, kind (paper / ours / diff), params (K), then per column and
-    metric the number (empty where there is none)."""
+    metric the number (empty where there is none); with seeds also ``n``, the seeds, the
+    missing seeds and after each number its ``±`` (half the 95 % interval)."""
     metrics = table.spec.metrics
-    header = ["method", "kind", "params_k"]
-    header += [f"{column_title(c)} {m.upper()}" for c in table.columns for m in metrics]
+    seeds = has_seeds(table)
+    header = ["method", "kind", "params_k", *(["n", "seeds", "missing_seeds"] if seeds else [])]
+    for column in table.columns:
+        for metric in metrics:
+            header.append(f"{column_title(column)} {metric.upper()}")
+            header += [f"{column_title(column)} {metric.upper()} ±"] if seeds else []
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     for row in table.rows:
-        values = [row.cells.get(c, {}).get(m) for c in table.columns for m in metrics]
-        writer.writerow(
-            [
-                row.label,
-                row.kind,
-                "" if row.params_k is None else f"{row.params_k:g}",
-                *("" if v is None else repr(round(v, 6)) for v in values),
-            ]
-        )
+        line = [row.label, row.kind, "" if row.params_k is None else f"{row.params_k:g}"]
+        if seeds:
+            ours = row.kind == OURS
+            line += [row.n if ours else "", seeds_text(row.seeds) if ours else ""]
+            line += [seeds_text(row.missing) if ours else ""]
+        for column in table.columns:
+            for metric in metrics:
+                line.append(plain_number(row.cells.get(column, {}).get(metric)))
+                if seeds:
+                    line.append(plain_number(half_width(row, column, metric)))
+        writer.writerow(line)
     return buffer.getvalue()
+
+
+def plain_number(value: float | None) -> str:
+    return "" if value is None else repr(round(value, 6))
 
 
 __all__ = ["column_title", "to_csv", "to_markdown"]

@@ -5,7 +5,10 @@ run: the task, the setting of its degradation (``sigma=30``, ``quality=10``, ``s
 empty), the test scores per set (``test/{set}/psnr`` of train.py, else ``{set}/psnr`` of
 evaluate.py; validation scores are not test results and are left out), the architecture facts
 that pair it with a published row, the command-line overrides (``meta.overrides``, else the
-run folder's ``.hydra/overrides.yaml``), the tags and the parameter count.
+run folder's ``.hydra/overrides.yaml``), the seed, the tags and the parameter count.
+
+Job folders (``.hydra/overrides.yaml``) under the given folders that hold no test scores are
+*unfinished*: a failed, killed or running job, whose seed the report lists as missing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from panet.report.seeds import seed_of
+
 METRICS_FILE = "metrics.json"
+#: The overrides Hydra saves in every job folder.
+HYDRA_OVERRIDES = Path(".hydra") / "overrides.yaml"
 #: Keys of ``meta.degradation`` that make a table column's setting, in this order.
 SETTING_KEYS: tuple[str, ...] = ("sigma", "quality", "scale")
 #: Our set names -> the papers' names (case-insensitive); others are kept as they are.
@@ -51,6 +58,15 @@ class RunResult:
     model: str = ""
     tags: tuple[str, ...] = ()
     params_k: float | None = None
+    seed: str | None = None
+
+
+@dataclass(frozen=True)
+class UnfinishedJob:
+    """A job folder without test scores (failed, killed or still running) and its overrides."""
+
+    folder: Path
+    overrides: dict[str, str]
 
 
 def paper_set_name(name: str) -> str:
@@ -126,7 +142,12 @@ def overrides_of(metrics_path: Path, meta: Mapping[str, Any]) -> dict[str, str]:
     """The run's command-line overrides: ``meta.overrides``, else ``.hydra/overrides.yaml``."""
     if meta.get("overrides"):
         return parse_overrides(meta["overrides"])
-    hydra_file = metrics_path.parent / ".hydra" / "overrides.yaml"
+    return saved_overrides(metrics_path.parent)
+
+
+def saved_overrides(folder: Path) -> dict[str, str]:
+    """The overrides of Hydra's ``{folder}/.hydra/overrides.yaml`` ({} without one)."""
+    hydra_file = folder / HYDRA_OVERRIDES
     if hydra_file.is_file():
         lines = hydra_file.read_text().splitlines()
         return parse_overrides(line[2:].strip() for line in lines if line.startswith("- "))
@@ -146,16 +167,18 @@ def read_run(path: Path) -> RunResult | None:
     cost = meta.get("cost") or {}
     params = cost.get("params_total")
     facts = facts_of(meta)
+    overrides = overrides_of(path, meta)
     return RunResult(
         path=path,
         task=str(meta["task"]),
         setting=setting_of(meta.get("degradation")),
         scores=scores,
         facts=facts,
-        overrides=overrides_of(path, meta),
+        overrides=overrides,
         model=str(meta.get("model") or facts.get("arch") or "run"),
         tags=tuple(str(t) for t in meta.get("tags") or ()),
         params_k=None if params is None else params / 1000,
+        seed=seed_of(overrides, meta.get("seed")),
     )
 
 
@@ -185,8 +208,27 @@ def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunResult], list[Pat
     return runs, skipped
 
 
+def unfinished_jobs(paths: Iterable[str | Path], runs: Iterable[RunResult]) -> list[UnfinishedJob]:
+    """Job folders under the given folders whose ``metrics.json`` is missing or holds no test
+    scores (sorted by folder)."""
+    finished = {run.path.resolve().parent for run in runs}
+    found: dict[Path, None] = {}
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found.update(
+                dict.fromkeys(p.parent.parent.resolve() for p in path.rglob(str(HYDRA_OVERRIDES)))
+            )
+    return [
+        UnfinishedJob(folder, saved_overrides(folder))
+        for folder in sorted(found)
+        if folder not in finished
+    ]
+
+
 __all__ = [
     "RunResult",
+    "UnfinishedJob",
     "collect_runs",
     "facts_of",
     "find_metrics",
@@ -195,4 +237,5 @@ __all__ = [
     "read_run",
     "scores_of",
     "setting_of",
+    "unfinished_jobs",
 ]

@@ -3,6 +3,10 @@ ours, its difference from the published row of the same configuration (else from
 reference method). Columns are the paper's (set, setting) pairs; a run whose columns appear in
 no table of its task adds its own columns to the task's main (first) table, and a task without
 a published table gets a table of our runs alone.
+
+Runs that differ only by seed share a row: its cells are the mean over the seeds, with the 95 %
+Student t interval (``panet.report.stats``) and n; the seeds of unfinished jobs of the same
+configuration are listed as missing.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from panet.report.published import PublishedRow, PublishedTable
-from panet.report.runs import RunResult
+from panet.report.runs import RunResult, UnfinishedJob
+from panet.report.seeds import configuration_of, seed_of, sorted_seeds
+from panet.report.stats import Estimate, mean_interval
 
 #: (set, setting), e.g. ("Urban100", "sigma=30").
 Column = tuple[str, str]
@@ -41,18 +47,49 @@ IGNORED_OVERRIDES: tuple[str, ...] = (
     "task",
     "experiment",
     "hparams_search",
+    "seed",
+    "seeds",
+    "baseline",
 )
 
 
 @dataclass
 class Row:
-    """A table row: ``cells[column] = {"psnr": .., "ssim": ..}``."""
+    """A table row: ``cells[column] = {"psnr": .., "ssim": ..}``; for our rows the mean over
+    seeds, with ``intervals`` (n >= 2), the ``seeds`` and the ``missing`` ones."""
 
     label: str
     kind: str
     cells: dict[Column, dict[str, float]] = field(default_factory=dict)
     params_k: float | None = None
     note: str = ""
+    intervals: dict[Column, dict[str, Estimate]] = field(default_factory=dict)
+    seeds: list[str | None] = field(default_factory=list)
+    missing: list[str | None] = field(default_factory=list)
+    #: ``{column: {metric: {seed: value}}}`` behind the means.
+    by_seed: dict[Column, dict[str, dict[str | None, float]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    def add_run(self, run: RunResult, columns: Sequence[Column]) -> None:
+        """One more seed of this row's configuration (a repeated seed replaces the values)."""
+        self.seeds = sorted_seeds([*self.seeds, run.seed])
+        for column in columns:
+            for metric, value in run.scores[column[0]].items():
+                self.by_seed.setdefault(column, {}).setdefault(metric, {})[run.seed] = value
+        self._estimate()
+
+    def _estimate(self) -> None:
+        for column, metrics in self.by_seed.items():
+            for metric, by_seed in metrics.items():
+                estimate = mean_interval(list(by_seed.values()))
+                self.cells.setdefault(column, {})[metric] = estimate.mean
+                if estimate.half_width is not None:
+                    self.intervals.setdefault(column, {})[metric] = estimate
 
 
 @dataclass
@@ -112,16 +149,30 @@ def paired_method(facts: Mapping[str, str], rows: Sequence[PublishedRow], refere
 
 
 def difference(ours: Row, paper: Row, metrics: Sequence[str], label: str) -> Row:
+    """Ours minus the paper's row; our interval moves with it (the paper's has none)."""
     cells: dict[Column, dict[str, float]] = {}
+    intervals: dict[Column, dict[str, Estimate]] = {}
     for column, values in ours.cells.items():
         published = paper.cells.get(column, {})
         diff = {m: values[m] - published[m] for m in metrics if m in values and m in published}
         if diff:
             cells[column] = diff
+        for metric in diff:
+            estimate = ours.intervals.get(column, {}).get(metric)
+            if estimate is not None and estimate.low is not None and estimate.high is not None:
+                shift = published[metric]
+                intervals.setdefault(column, {})[metric] = Estimate(
+                    estimate.mean - shift,
+                    estimate.n,
+                    estimate.sd,
+                    estimate.low - shift,
+                    estimate.high - shift,
+                    estimate.confidence,
+                )
     params = None
     if ours.params_k is not None and paper.params_k is not None:
         params = ours.params_k - paper.params_k
-    return Row(label, DIFF, cells, params)
+    return Row(label, DIFF, cells, params, intervals=intervals)
 
 
 def paper_rows(rows: Sequence[PublishedRow]) -> dict[str, Row]:
@@ -161,11 +212,14 @@ def build_table(
     runs: Sequence[RunResult],
     extra_columns: bool,
     homes: Sequence[set[str]] | None = None,
+    missing: Mapping[tuple[tuple[str, str], ...], list[str | None]] | None = None,
 ) -> Table:
     """The table ``spec`` with the runs of its task that fill one of its columns (or, when
     ``extra_columns``, that fill none of their task's tables: then with their own columns).
     ``homes``: per run, the tables it pairs with; a run that pairs with some table is shown
-    only in those. Our rows are labelled by what differs between the runs of this table."""
+    only in those. Our rows are labelled by what differs between the runs of this table; runs
+    of one label are the seeds of one row. ``missing``: per configuration
+    (:func:`configuration_key`), the seeds of its unfinished jobs."""
     mine = [row for row in published if row.table == spec.table]
     papers = paper_rows(mine)
     columns: list[Column] = list(dict.fromkeys((row.set, row.setting) for row in mine))
@@ -183,10 +237,11 @@ def build_table(
     for (run, wanted), label in zip(shown, labels, strict=True):
         columns.extend(c for c in wanted if c not in columns)
         row = ours.setdefault(label, Row(label, OURS))
-        for column in wanted:
-            row.cells[column] = dict(run.scores[column[0]])
+        row.add_run(run, wanted)
         row.params_k = run.params_k if run.params_k is not None else row.params_k
         facts.setdefault(label, run.facts)
+        failed = missing.get(configuration_key(run.overrides), []) if missing else []
+        row.missing = sorted_seeds(s for s in [*row.missing, *failed] if s not in row.seeds)
     rows = list(papers.values())
     for label, row in ours.items():
         rows.append(row)
@@ -198,14 +253,32 @@ def build_table(
     return Table(spec, columns, rows)
 
 
+def configuration_key(overrides: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """What identifies a run's configuration among seeds (``panet.report.seeds``)."""
+    return tuple(sorted(configuration_of(overrides).items()))
+
+
+def missing_seeds(
+    unfinished: Sequence[UnfinishedJob],
+) -> dict[tuple[tuple[str, str], ...], list[str | None]]:
+    """Per configuration, the seeds of its unfinished jobs."""
+    found: dict[tuple[tuple[str, str], ...], list[str | None]] = {}
+    for job in unfinished:
+        found.setdefault(configuration_key(job.overrides), []).append(seed_of(job.overrides))
+    return found
+
+
 def build_tables(
     specs: Sequence[PublishedTable],
     published: Sequence[PublishedRow],
     runs: Sequence[RunResult],
     include_empty: bool = False,
+    unfinished: Sequence[UnfinishedJob] = (),
 ) -> list[Table]:
-    """Every table that holds one of our runs (all of them with ``include_empty``)."""
+    """Every table that holds one of our runs (all of them with ``include_empty``); the seeds
+    of ``unfinished`` jobs are missing from the rows of their configuration."""
     homes = [paired_tables(run, specs, published) for run in runs]
+    missing = missing_seeds(unfinished)
     columns_of_task: dict[str, set[Column]] = {}
     for row in published:
         task = next(s.task for s in specs if s.table == row.table)
@@ -217,10 +290,10 @@ def build_tables(
     for spec in specs:
         is_main = spec.task not in main_done
         main_done.add(spec.task)
-        table = build_table(spec, published, runs, extra_columns=False, homes=homes)
+        table = build_table(spec, published, runs, False, homes=homes, missing=missing)
         strays = [run for run in homeless if run.task == spec.task]
         if is_main and strays:
-            table = merge(table, build_table(spec, published, strays, extra_columns=True))
+            table = merge(table, build_table(spec, published, strays, True, missing=missing))
         if include_empty or any(row.kind == OURS for row in table.rows):
             tables.append(table)
     for task in dict.fromkeys(run.task for run in runs if run.task not in main_done):
@@ -232,7 +305,7 @@ def build_tables(
             "",
             "our runs only",
         )
-        tables.append(build_table(spec, [], runs, extra_columns=True))
+        tables.append(build_table(spec, [], runs, extra_columns=True, missing=missing))
     return tables
 
 

@@ -185,3 +185,41 @@ def test_bad_configuration_messages(train_folder: Path, tmp_path: Path) -> None:
         RestorationDataModule(degradation=GaussianNoise(1.0), train_lq_source=str(train_folder))
     with pytest.raises(ValueError, match="twice"):
         RestorationDataModule(degradation=GaussianNoise(1.0), val_sets=("embedded", "embedded"))
+
+
+def test_benchmark_crop_scores_fixed_crops_of_each_benchmark_image(tmp_path: Path) -> None:
+    """benchmark_crop=16: a 40x36 image gives 2 x 2 crops of 16 px, a 20x12 one a single
+    16x12 crop; the same crops and noisy inputs in every run; whole images by default."""
+    bench = tmp_path / "bench" / "Tiny"
+    bench.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, (h, w) in {"a": (40, 36), "b": (20, 12)}.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(bench / f"{name}.png")
+
+    def module(**overrides: object) -> RestorationDataModule:
+        kwargs: dict = dict(
+            degradation=GaussianNoise(30.0),
+            val_sets=("Tiny", "embedded"),
+            test_sets=("Tiny",),
+            benchmark_root=str(tmp_path / "bench"),
+            num_workers=0,
+            embedded_crop=24,
+        )
+        return RestorationDataModule(**{**kwargs, **overrides})
+
+    cropped = module(benchmark_crop=16)
+    tiny, embedded = cropped.val_dataloader()
+    batches = list(tiny)
+    names = [b["name"][0] for b in batches]
+    assert names == ["a_r0c0", "a_r0c1", "a_r1c0", "a_r1c1", "b_r0c0"]
+    assert [tuple(b["gt"].shape[-2:]) for b in batches] == [(16, 16)] * 4 + [(16, 12)]
+    assert len(embedded) == 8  # the embedded crops keep their own size
+    again = [b["lq"] for b in module(benchmark_crop=16).test_dataloader()[0]]
+    assert all(torch.equal(x, b["lq"]) for x, b in zip(again, batches, strict=True))
+    whole = list(module().val_dataloader()[0])
+    assert [b["name"][0] for b in whole] == ["a", "b"] and whole[0]["gt"].shape[-2:] == (40, 36)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="benchmark_crop must be a positive crop side"):
+            module(benchmark_crop=bad)
+    with pytest.raises(ValueError, match="paired sets"):
+        module(benchmark_crop=16, paired_sets=True)
