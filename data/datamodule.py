@@ -252,7 +252,7 @@ class RestorationDataModule(pl.LightningDataModule):
             self._eval_sources[name] = (
                 paired_set(name, root) if self.paired_sets else benchmark_set(name, root)
             )
-        return self._eval_sources[name], None
+        return self._eval_sources[name], None if self.paired_sets else self.benchmark_crop
 
     def _embedded_images(self, part: str) -> ImageFiles:
         if part not in self._embedded:
@@ -260,17 +260,7 @@ class RestorationDataModule(pl.LightningDataModule):
         return self._embedded[part]
 
     def _eval_set(self, name: str) -> EvalImages:
-<<<<<<< HEAD
         source, crop_size = self.eval_source(name)
-=======
-        if name == EMBEDDED_NAME:
-            source, crop_size = self._embedded_images("held_out"), self.embedded_crop
-        else:
-            assert self.benchmark_root is not None  # checked in __init__
-            root = os.fspath(self.benchmark_root)
-            source = paired_set(name, root) if self.paired_sets else benchmark_set(name, root)
-            crop_size = None if self.paired_sets else self.benchmark_crop
->>>>>>> issue-23a
         return EvalImages(
             source, degradation=self.degradation, colour=self.colour, crop_size=crop_size
         )
