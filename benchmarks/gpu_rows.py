@@ -75,6 +75,7 @@ from benchmarks.gpu_table import (  # noqa: E402
     FINE,
     OK,
     OOM,
+    SKIPPED,
     Row,
     RowLog,
     all_rows,
@@ -160,6 +161,19 @@ def attention_implementations() -> list[str]:
     return ["faithful", *(name for name in IMPLEMENTATIONS if name not in ("faithful", "auto"))]
 
 
+def capability_reasons(impl: str, device: torch.device) -> list[str]:
+    """Why pyramid implementation ``impl`` cannot run float32 soft attention on ``device`` at
+    all (a missing library, another device), whatever the input size: such a row is skipped
+    with that reason rather than failed. Names that are not pyramid implementations: none."""
+    from panet.attention.dispatch import IMPLEMENTATIONS, AttentionCall
+
+    if impl not in IMPLEMENTATIONS:
+        return []
+    probe = torch.zeros(1, 4, 6, 6, device=device)
+    call = AttentionCall(probe, (probe,), (torch.zeros(1, 8, 6, 6, device=device),), 3, False)
+    return IMPLEMENTATIONS[impl].reasons(call)
+
+
 def parse_case(text: str) -> Case:
     """``16x64x48x48:fwd+bwd`` -> Case(16, 64, 48, backward=True)."""
     shape, _, pass_name = text.partition(":")
@@ -227,6 +241,11 @@ def measure_against_reference(
 
         def measure(row: Row, variant: str = variant) -> None:
             nonlocal reference
+            reasons = capability_reasons(variant, run.device)
+            if reasons:
+                row.status = SKIPPED
+                row.note("; ".join(reasons))
+                return
             module, x = build(variant)
             result = attention_pass(module, x, backward)  # warm-up (compiles), compared
             if variant == variants[0]:
@@ -489,6 +508,11 @@ def step_largest_patch(run: Run, _args: argparse.Namespace) -> None:
     for impl, row in zip(impls, rows, strict=True):
 
         def measure(row: Row, impl: str = impl) -> None:
+            reasons = capability_reasons(impl, run.device)
+            if reasons:
+                row.status = SKIPPED
+                row.note("; ".join(reasons))
+                return
             peaks: dict[int, float | None] = {}
 
             def try_size(size: int) -> bool:

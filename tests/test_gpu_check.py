@@ -46,7 +46,11 @@ def test_cpu_dry_run_measures_every_row(tmp_path: Path) -> None:
     table = (out / "table.md").read_text()
     assert table.split("\n\n")[0] in result.stdout  # printed, and written
     rows = table_rows(table)
-    failed = [r for r in rows if r["status"] != "ok"]
+    # the only rows that may not run on a CPU: implementations that say they need CUDA (triton,
+    # whose kernels the attention tests run in Triton's interpreter instead)
+    cuda_only = [r for r in rows if r["status"] == "skipped" and "runs on CUDA" in r["notes"]]
+    assert {r["variant"] for r in cuda_only} <= {"triton"}
+    failed = [r for r in rows if r["status"] != "ok" and r not in cuda_only]
     assert not failed, failed
 
     groups: dict[str, list[dict[str, str]]] = {}
@@ -64,14 +68,18 @@ def test_cpu_dry_run_measures_every_row(tmp_path: Path) -> None:
     for case in cases:
         assert sorted(r["variant"] for r in attention if r["case"] == case) == sorted(impls)
     for row in attention:
-        if row["variant"] != "faithful":
+        if row["variant"] != "faithful" and row["status"] == "ok":
             errors = [float(e.split()[-1]) for e in row["rel. error"].split(" / ")]
             assert max(errors) < 1e-4, row
     cross = {r["variant"] for r in groups["cross-scale attention"]}
     cross_impls = {*CROSS_SCALE_IMPLEMENTATIONS, *BOX_SUM_PYRAMIDS} - {"auto"}
     assert cross == {"official", *cross_impls}
     assert sorted(r["variant"] for r in groups["largest training patch"]) == sorted(impls)
-    assert all("largest patch" in r["notes"] for r in groups["largest training patch"])
+    assert all(
+        "largest patch" in r["notes"]
+        for r in groups["largest training patch"]
+        if r["status"] == "ok"
+    )
 
     steps = groups["training steps"]
     assert sorted(r["variant"] for r in steps) == ["compiled"] * 4 + ["eager"] * 4
