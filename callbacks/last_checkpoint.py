@@ -3,15 +3,17 @@
 Lightning's ``ModelCheckpoint`` saves either on a step interval or at the end of validation, not
 both, which used to take two callbacks that both wrote ``last.ckpt`` (the best-checkpoint
 callback through ``save_last``). ``LastCheckpoint`` owns the file alone: it saves every
-``every_n_train_steps`` steps, at the end of every validation (so a finished run's last.ckpt is
-its final state), and on an exception or SIGTERM once training has taken a step; never twice for
-the same step. ``best.ckpt`` stays with the monitored ``ModelCheckpoint``. It never writes weights
-that hold a NaN or an infinity: ``last.ckpt`` then keeps the last finite state.
+``every_n_train_steps`` steps, at the end of every validation, at the step that reaches
+``max_steps`` (so a finished run's last.ckpt is its final state, even when it ends between
+saves and validations), and on an exception or SIGTERM once training has taken a step; never
+twice for the same step. ``best.ckpt`` stays with the monitored ``ModelCheckpoint``. It never
+writes weights that hold a NaN or an infinity: ``last.ckpt`` then keeps the last finite state.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -53,6 +55,25 @@ class LastCheckpoint(ModelCheckpoint):
         if self._should_skip_saving_checkpoint(trainer):
             return
         self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        # A run that reaches max_steps between two periodic saves and without a validation at
+        # its last step would otherwise leave last.ckpt behind its final weights, and a rerun
+        # with more steps would train the difference again. Saved here, where the periodic
+        # saves are, because a state taken after the loop has wound down (on_train_end) does
+        # not resume bit for bit.
+        if 0 < trainer.max_steps <= trainer.global_step and not (
+            self._should_skip_saving_checkpoint(trainer)
+        ):
+            self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         bad = _non_finite_parameters(trainer.lightning_module)

@@ -94,3 +94,29 @@ def run_script(script: str, args: list[str], tmp_path: Path, timeout: float = 30
         text=True,
         timeout=timeout,
     )
+
+
+def run_in_mount_namespace(
+    mounts: str, code: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """Run ``python -c code args`` after the shell commands ``mounts`` inside a private user and
+    mount namespace (``unshare -rm``), so tests can make real read-only or full file systems;
+    skips where the machine has no ``unshare`` or forbids such namespaces."""
+    import shutil
+
+    import pytest
+
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare is not available")
+    probe = subprocess.run([unshare, "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no user mount namespace here: {probe.stderr.decode().strip()}")
+    shell = f'{mounts} && exec {sys.executable} -c "$0" "$@"'
+    return subprocess.run(
+        [unshare, "-rm", "sh", "-c", shell, code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=timeout,
+    )

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +20,12 @@ from panet.atomic import TEMP_PREFIX, write_text_atomic
 from panet.checkpoints import save_network
 from panet.imaging.io import write_png
 from panet.models.registry import build_network
-from tests.run_helpers import REPO_ROOT, TINY_CHECKPOINTED, compose_config, with_overrides
+from tests.run_helpers import (
+    TINY_CHECKPOINTED,
+    compose_config,
+    run_in_mount_namespace,
+    with_overrides,
+)
 
 
 def _enospc() -> OSError:
@@ -148,21 +150,10 @@ REAL_FULL_DISK = textwrap.dedent(
 
 def test_a_real_full_file_system(tmp_path: Path) -> None:
     """A 1 MiB tmpfs in a private mount namespace, where the machine allows one."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        pytest.skip("unshare is not available")
-    probe = subprocess.run([unshare, "-rm", "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip(f"no user mount namespace here: {probe.stderr.decode().strip()}")
     small = tmp_path / "small"
     small.mkdir()
-    shell = f'mount -t tmpfs -o size=1m tmpfs {small} && exec {sys.executable} -c "$0" {small}'
-    result = subprocess.run(
-        [unshare, "-rm", "sh", "-c", shell, REAL_FULL_DISK],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        timeout=120,
+    result = run_in_mount_namespace(
+        f"mount -t tmpfs -o size=1m tmpfs {small}", REAL_FULL_DISK, str(small)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout

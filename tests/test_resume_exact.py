@@ -71,6 +71,21 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(
     assert_same_training_state(resumed, straight)
 
 
+@pytest.mark.slow
+def test_a_run_ending_between_saves_leaves_its_final_state(tmp_path: Path) -> None:
+    """max_steps=6 ends mid-epoch, between periodic saves (every 100 steps) and validations
+    (every epoch): last.ckpt is still step 6, and more steps from it equal a straight run."""
+    sparse = "callbacks.last_checkpoint.every_n_train_steps=100"
+    straight = train_to(tmp_path / "straight", tmp_path, TOTAL_STEPS, sparse)
+    stopped = train_to(tmp_path / "resumed", tmp_path, 6, sparse)
+    assert stopped["global_step"] == 6
+    assert stopped["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [
+        {"epoch": 1, "batches": 2}
+    ]
+    resumed = train_to(tmp_path / "resumed", tmp_path, TOTAL_STEPS, sparse)
+    assert_same_training_state(resumed, straight)
+
+
 SIGTERM_AT = 7
 SCRIPT_ARGS = [
     *with_overrides(SHORT, f"trainer.max_steps={TOTAL_STEPS}", "data.num_workers=2"),

@@ -2,7 +2,8 @@
 
 - ``config_change_problem``: resuming from a folder whose saved ``config_resolved.yaml`` differs
   from the new config in anything but the keys that may change between sessions of one run
-  (``MAY_CHANGE_ON_RESUME``: length of training, devices, workers, logging, paths) names the
+  (``MAY_CHANGE_ON_RESUME``: length of training, devices, the attention's memory budget,
+  workers, logging, paths) names the
   differing keys and the two ways out.
 - ``check_writable``: the run folder and ``checkpoints/`` accept new files (a read-only folder
   would otherwise cost every step until the first save).
@@ -44,6 +45,7 @@ MAY_CHANGE_ON_RESUME: tuple[str, ...] = (
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
     "trainer.default_root_dir",
+    "pyramid.memory_budget_mb",
     "data.num_workers",
     "data.benchmark_root",
     "logger",
@@ -120,7 +122,7 @@ def config_change_problem(
         f"{shown}{more}. Either start over in this folder with resume=false (its checkpoints "
         f"are replaced), or keep it and train elsewhere with run_name=<another name>. Keys "
         f"that may change on resume: length of training (trainer.max_steps), devices, "
-        f"data.num_workers, logger, callbacks, paths."
+        f"pyramid.memory_budget_mb, data.num_workers, logger, callbacks, paths."
     )
 
 

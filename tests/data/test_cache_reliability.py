@@ -22,7 +22,7 @@ from PIL import Image
 
 from data.cache import MappedImages, cache_key
 from data.sources import ImageFolder
-from tests.run_helpers import REPO_ROOT
+from tests.run_helpers import REPO_ROOT, run_in_mount_namespace
 
 
 @pytest.fixture
@@ -245,20 +245,7 @@ def test_a_real_read_only_mount(folder: Path, tmp_path: Path) -> None:
         "    print('REFUSED', e)\n"
     )
     mounts = " && ".join(f"mount --bind -o ro {d} {d}" for d in (cache, tmp_path / "empty"))
-    shell = f'{mounts} && exec {sys.executable} -c "$0"'
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        pytest.skip("unshare is not available")
-    probe = subprocess.run([unshare, "-rm", "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip(f"no user mount namespace here: {probe.stderr.decode().strip()}")
-    result = subprocess.run(
-        [unshare, "-rm", "sh", "-c", shell, code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        timeout=120,
-    )
+    result = run_in_mount_namespace(mounts, code)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "REFUSED" in result.stdout and "read-only" in result.stdout
 
