@@ -106,11 +106,17 @@ def module_version(name: str) -> str:
 
 
 def auto_choice(device: torch.device) -> str:
-    """What ``impl="auto"`` runs for float32 inputs on ``device``."""
+    """What ``impl="auto"`` runs on ``device`` for PANet's training shape (16 x 64 x 48 x 48,
+    5 levels, float32, with autograd) within the default memory budget."""
     try:
-        from panet.attention.auto import choose_implementation
+        from panet.attention.dispatch import AttentionCall, choose
 
-        return choose_implementation(device, torch.float32)
+        sizes = [int(48 * (1 - level / 10)) for level in range(5)]
+        query = torch.empty(16, 32, 48, 48, device=device, requires_grad=True)
+        keys = tuple(torch.empty(16, 32, n, n, device=device) for n in sizes)
+        values = tuple(torch.empty(16, 64, n, n, device=device) for n in sizes)
+        name = choose(AttentionCall(query, keys, values, patch_size=3, hard=False)).name
+        return f"{name} (at 16x64x48x48, 5 levels, float32)"
     except Exception as error:  # noqa: BLE001 - a changed signature must not hide the rest
         return f"? ({one_line(error)})"
 

@@ -56,8 +56,9 @@ def test_cpu_dry_run_measures_every_row(tmp_path: Path) -> None:
     groups: dict[str, list[dict[str, str]]] = {}
     for row in rows:
         groups.setdefault(row["group"], []).append(row)
-    facts = {r["case"] for r in groups["environment"]}
-    assert {"date", "GPU", "torch", "CUDA", "Triton", "bf16", "pyramid impl=auto"} <= facts
+    facts = {r["case"]: r["notes"] for r in groups["environment"]}
+    assert {"date", "GPU", "torch", "CUDA", "Triton", "bf16", "pyramid impl=auto"} <= set(facts)
+    assert facts["pyramid impl=auto"].startswith("fast "), facts  # asked of the dispatcher
 
     # Every registered pyramid attention (auto picks one of them) in each of the three cases,
     # compared with faithful on the same input.
