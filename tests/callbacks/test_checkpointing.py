@@ -75,8 +75,9 @@ def test_best_and_periodic_last_checkpoints(tmp_path: Path) -> None:
     best = trainer.checkpoint_callback
     assert Path(best.best_model_path) == ckpts / "best.ckpt"
     assert best.monitor == "val/toyA/psnr" and best.mode == "max"
-    # the periodic save at step 5 wrote last.ckpt after the validation at step 4
-    assert load_step(ckpts / "last.ckpt") == 5
+    # after the validation at step 4 and the periodic save at step 5, the step that reaches
+    # max_steps wrote last.ckpt: a finished run's last.ckpt is its final state
+    assert load_step(ckpts / "last.ckpt") == 6
     assert load_step(ckpts / "best.ckpt") == 4
     assert not list(ckpts.glob(TEMP_PREFIX + "*"))
 
