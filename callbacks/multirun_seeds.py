@@ -18,12 +18,11 @@ with ``python -m panet.report``.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from panet.report.markdown import csv_text, markdown_table
 from panet.report.seeds import (
     Configuration,
     baseline_pairs,
@@ -100,14 +99,6 @@ def setting_columns(override_columns: Sequence[str]) -> list[str]:
 
 def setting_cells(configuration: Configuration, columns: Sequence[str]) -> list[str]:
     return [configuration.settings.get(plain_key(k), "") for k in columns]
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-        *("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows),
-    ]
 
 
 def seeds_cell(configuration: Configuration, expected: Sequence) -> str:
@@ -234,14 +225,6 @@ def paired_section(
     header = [*columns, "baseline", "metric", "pairs", "mean_diff", "ci_low", "ci_high"]
     header += ["verdict", "paired_seeds", "unpaired_seeds"]
     return markdown, csv_text(header, lines)
-
-
-def csv_text(header: Sequence[str], lines: Sequence[Sequence[object]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(lines)
-    return buffer.getvalue()
 
 
 def configured_seed_list(seeds: object) -> list[int]:

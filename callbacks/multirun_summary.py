@@ -24,8 +24,6 @@ Enable it in the primary config's Hydra section (``configs/hydra/callbacks/summa
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import re
@@ -40,6 +38,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from callbacks.multirun_seeds import SeedSection, configured_seed_list, seed_section
 from panet.atomic import write_text_atomic
+from panet.report.markdown import csv_text, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -169,27 +168,22 @@ def write_summary(
     lines = [
         f"# Sweep summary: {sweep_dir}",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-        *("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows),
+        *markdown_table(header, rows),
         "",
         *(seeds.markdown if seeds else []),
     ]
     # Jobs of a parallel sweep may rewrite the summary at once: never show a torn file.
     write_text_atomic(md_path, "\n".join(lines))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    for job in jobs:
-        writer.writerow(
-            [
-                str(job.folder.relative_to(sweep_dir)),
-                *(job.overrides.get(k, "") for k in override_cols),
-                *(repr(job.metrics[k]) if k in job.metrics else "" for k in metric_cols),
-                job.status,
-            ]
-        )
-    write_text_atomic(csv_path, buffer.getvalue())
+    exact = [
+        [
+            str(job.folder.relative_to(sweep_dir)),
+            *(job.overrides.get(k, "") for k in override_cols),
+            *(repr(job.metrics[k]) if k in job.metrics else "" for k in metric_cols),
+            job.status,
+        ]
+        for job in jobs
+    ]
+    write_text_atomic(csv_path, csv_text(header, exact))
     if seeds is not None:
         for name, text in ((SEEDS_CSV, seeds.seeds_csv), (PAIRED_CSV, seeds.paired_csv)):
             if text:

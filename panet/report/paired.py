@@ -12,11 +12,10 @@ results (unfinished jobs, a seed another configuration has).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from panet.report.markdown import LEFT, RIGHT, csv_text, markdown_table
 from panet.report.runs import RunResult, UnfinishedJob
 from panet.report.seeds import (
     Comparison,
@@ -143,45 +142,43 @@ def to_markdown(table: PairedTable) -> str:
         "PSNR of each configuration minus its baseline's, seed by seed: mean and 95 % CI "
         "(Student t); *within noise* when the interval holds 0.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join([":--"] * len(table.keys) + ["--:"] * (1 + len(table.sets))) + "|",
     ]
+    rows = []
     for row in table.rows:
         comparisons = list(row.comparisons.values())
         cells = [*row.settings, pairs_text(comparisons, row.missing, row.baseline_missing)]
         cells += [comparison_text(row.comparisons.get(name)) for name in table.sets]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        rows.append(cells)
+    align = [LEFT] * len(table.keys) + [RIGHT] * (1 + len(table.sets))
+    lines += markdown_table(header, rows, align)
     return "\n".join(lines) + "\n"
 
 
 def to_csv(tables: Sequence[PairedTable]) -> str:
     """One line per table, configuration and set: the difference, its interval, the verdict
     and the seeds."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "task",
-            "setting",
-            "baseline",
-            "configuration",
-            "set",
-            "pairs",
-            "mean_diff_db",
-            "ci_low",
-            "ci_high",
-            "verdict",
-            "paired_seeds",
-            "unpaired_seeds",
-            "missing_seeds",
-        ]
-    )
+    header = [
+        "task",
+        "setting",
+        "baseline",
+        "configuration",
+        "set",
+        "pairs",
+        "mean_diff_db",
+        "ci_low",
+        "ci_high",
+        "verdict",
+        "paired_seeds",
+        "unpaired_seeds",
+        "missing_seeds",
+    ]
+    lines = []
     for table in tables:
         for row in table.rows:
             label = " ".join(f"{k}={v}" for k, v in zip(table.keys, row.settings, strict=True))
             for name, comparison in row.comparisons.items():
                 estimate = comparison.difference
-                writer.writerow(
+                lines.append(
                     [
                         table.task,
                         table.setting,
@@ -198,7 +195,7 @@ def to_csv(tables: Sequence[PairedTable]) -> str:
                         seeds_text(row.missing),
                     ]
                 )
-    return buffer.getvalue()
+    return csv_text(header, lines)
 
 
 __all__ = ["PairedRow", "PairedTable", "paired_tables", "to_csv", "to_markdown"]

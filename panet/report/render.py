@@ -4,10 +4,9 @@ column per table column, their ``±`` half-widths where there are seeds; plain n
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 
+from panet.report.markdown import LEFT, RIGHT, csv_text, markdown_table
 from panet.report.seeds import seeds_text
 from panet.report.tables import DIFF, OURS, Column, Row, Table
 
@@ -83,17 +82,17 @@ def to_markdown(table: Table) -> str:
         "; Δ rows: ours minus the paper's row of the same configuration."
         + (" Ours over n seeds: mean ± 95 % CI (Student t)." if seeds else ""),
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join([":--"] + ["--:"] * (len(header) - 1)) + "|",
     ]
+    rows = []
     for row in table.rows:
         label = f"*{row.label}*" if row.kind == DIFF else row.label
         if row.note:
             label += f" ({row.note})"
-        cells = [label.replace("|", "\\|"), *([params_text(row)] if table.has_params else [])]
+        cells = [label, *([params_text(row)] if table.has_params else [])]
         cells += [n_text(row)] if seeds else []
         cells += [cell_text(row, c, spec.metrics) for c in table.columns]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    lines += markdown_table(header, rows, [LEFT] + [RIGHT] * (len(header) - 1))
     return "\n".join(lines) + "\n"
 
 
@@ -108,9 +107,7 @@ def to_csv(table: Table) -> str:
         for metric in metrics:
             header.append(f"{column_title(column)} {metric.upper()}")
             header += [f"{column_title(column)} {metric.upper()} ±"] if seeds else []
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
+    lines = []
     for row in table.rows:
         line = [row.label, row.kind, "" if row.params_k is None else f"{row.params_k:g}"]
         if seeds:
@@ -122,8 +119,8 @@ def to_csv(table: Table) -> str:
                 line.append(plain_number(row.cells.get(column, {}).get(metric)))
                 if seeds:
                     line.append(plain_number(half_width(row, column, metric)))
-        writer.writerow(line)
-    return buffer.getvalue()
+        lines.append(line)
+    return csv_text(header, lines)
 
 
 def plain_number(value: float | None) -> str:
